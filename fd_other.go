@@ -1,0 +1,9 @@
+//go:build !(aix || darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris)
+
+package pipe
+
+import "os"
+
+func setNonblock(f *os.File, nonblocking bool) error {
+	return unsupported("SetNonblock")
+}

@@ -1,0 +1,13 @@
+//go:build aix || darwin || dragonfly || freebsd || netbsd || openbsd || solaris
+
+package pipe
+
+// O_DIRECT asks for packet mode, which only Linux pipes have: here Pipe2
+// rejects it with an error matching errors.ErrUnsupported. The value is
+// Linux's (on amd64); it is neither O_CLOEXEC nor O_NONBLOCK on any platform.
+// This platform's own O_DIRECT, where it has one, means direct I/O on files,
+// which pipes do not do.
+const O_DIRECT = 0x4000
+
+// supportedFlags are the Pipe2 flags this platform honours.
+const supportedFlags = O_CLOEXEC | O_NONBLOCK

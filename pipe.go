@@ -1,0 +1,123 @@
+// Package pipe creates pipes with chosen flags, the Go counterpart of pipe2(2) and
+// of Python's os.pipe2, and hands back both ends as *os.File values that work with
+// the Go runtime.
+//
+// # Creating a pipe
+//
+// [Pipe2] takes the flags pipe2(2) takes: [O_CLOEXEC], [O_NONBLOCK] and [O_DIRECT]
+// (packet mode), ORed together. It returns the read end r and the write end w;
+// bytes written to w are read from r. The caller owns both files and closes them.
+// On error no descriptor is left open.
+//
+// Inside a Go program use O_CLOEXEC|O_NONBLOCK:
+//
+//   - O_CLOEXEC keeps the descriptors out of every child process that is not handed
+//     them explicitly (through exec.Cmd's Stdin, Stdout, Stderr or ExtraFiles, which
+//     clear the flag in the child only).
+//   - O_NONBLOCK makes the files use the runtime poller, as [os.Pipe]'s files do: a
+//     Read on an empty pipe parks the goroutine rather than an OS thread,
+//     SetReadDeadline and SetWriteDeadline work, and Close wakes a Read or Write
+//     that is waiting, which then returns [os.ErrClosed].
+//
+// Without O_NONBLOCK the descriptors are blocking, which is what a C program that
+// inherits one expects. Such files are not registered with the poller: each Read or
+// Write that has to wait holds an OS thread, SetDeadline returns
+// [os.ErrNoDeadline], and Close does not wake a Read that is waiting.
+//
+// # Handing an end to a child process
+//
+// O_NONBLOCK belongs to the open file description, which a child shares with its
+// parent. Unlike os.Pipe's files, the files from Pipe2 stay non-blocking when
+// (*os.File).Fd is called, and exec.Cmd calls it for every file it passes on. A Go
+// child copes with a non-blocking descriptor; most C programs (cat, sort, a shell)
+// fail with EAGAIN. Before handing an end to such a program, switch that end to
+// blocking with [SetNonblock](f, false), and close it in the parent once the child
+// has started. The parent's own end stays non-blocking and pollable.
+//
+// # Platforms
+//
+// Linux has every flag; the Linux kernel needs 2.6.27 for pipe2 and 3.4 for
+// O_DIRECT. FreeBSD, NetBSD, OpenBSD, DragonFly BSD, Solaris and illumos have
+// pipe2 with O_CLOEXEC and O_NONBLOCK. Darwin, iOS and AIX have no pipe2: Pipe2
+// calls pipe(2) and then fcntl(2) while holding [syscall.ForkLock] for reading,
+// as os.Pipe does there, so O_CLOEXEC is atomic with respect to the fork/exec
+// calls of the Go runtime but not against a fork made by C code. On Windows and
+// Plan 9, flags 0 and O_CLOEXEC both give the pipe os.Pipe gives; child processes
+// started with os/exec receive only the files handed to them. js/wasm and wasip1
+// have no pipes.
+//
+// Where a platform cannot honour a flag or a function, the error says which and
+// matches [errors.ErrUnsupported]. Errors from the kernel are [*os.SyscallError]
+// values that name the system call, so errors.Is(err, syscall.EMFILE) and the
+// like work.
+//
+// No function in this package calls (*os.File).Fd: descriptor work goes through
+// SyscallConn, which neither changes the blocking mode nor lets the file be
+// closed during the call.
+package pipe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+)
+
+// Pipe2 creates a pipe with pipe2(2) and the given flags, any of [O_CLOEXEC],
+// [O_NONBLOCK] and [O_DIRECT] ORed together, and returns its read end r and its
+// write end w, named "|0" and "|1" as os.Pipe names them. The caller owns both.
+//
+// Bits other than those three give an error matching [syscall.EINVAL], as
+// pipe2(2) gives for flags it does not know. A flag the platform cannot honour
+// gives an error matching [errors.ErrUnsupported]. On any error neither end is
+// left open.
+func Pipe2(flags int) (r, w *os.File, err error) {
+	if flags&^(O_CLOEXEC|O_NONBLOCK|O_DIRECT) != 0 {
+		return nil, nil, os.NewSyscallError("pipe2", syscall.EINVAL)
+	}
+	if extra := flags &^ supportedFlags; extra != 0 {
+		return nil, nil, unsupported(flagNames(extra))
+	}
+	return pipe2(flags)
+}
+
+// SetNonblock sets (nonblocking true) or clears the O_NONBLOCK flag of the open
+// file description behind f with fcntl(F_SETFL), through f.SyscallConn.
+//
+// Its use is handing one end of a pipe to a child process that expects a
+// blocking descriptor: call SetNonblock(end, false) before starting the child and
+// close end in the parent afterwards. The flag is shared by every descriptor of
+// that open file description, in this process and in children. SetNonblock does
+// not move f into or out of the runtime poller: a pollable file made blocking
+// holds a thread while it waits, and a file that was blocking when it was
+// created returns EAGAIN from Read and Write once made non-blocking.
+//
+// A nil f gives an error matching [os.ErrInvalid], a closed one [os.ErrClosed].
+// On Windows, Plan 9, js and wasip1 the error matches [errors.ErrUnsupported].
+func SetNonblock(f *os.File, nonblocking bool) error {
+	return setNonblock(f, nonblocking)
+}
+
+// unsupported returns the error for a feature the platform lacks: it names the
+// feature and the GOOS, and matches errors.ErrUnsupported.
+func unsupported(what string) error {
+	return fmt.Errorf("pipe: %s on %s: %w", what, runtime.GOOS, errors.ErrUnsupported)
+}
+
+// flagNames spells the Pipe2 flags set in flags, as "O_CLOEXEC|O_NONBLOCK".
+func flagNames(flags int) string {
+	s := ""
+	for _, f := range []struct {
+		bit  int
+		name string
+	}{{O_CLOEXEC, "O_CLOEXEC"}, {O_NONBLOCK, "O_NONBLOCK"}, {O_DIRECT, "O_DIRECT"}} {
+		if flags&f.bit != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += f.name
+		}
+	}
+	return s
+}
