@@ -5,6 +5,7 @@ package pipe_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -65,10 +66,26 @@ func checkFlags(t testing.TB, r, w *os.File, flags int) {
 			t.Errorf("flags %#x: %s O_NONBLOCK = %v; want %v", flags, f.Name(), got, want)
 		}
 		if runtime.GOOS == "linux" && f == w {
-			if got, want := fl&unix.O_DIRECT != 0, flags&pipe.O_DIRECT != 0; got != want {
+			if got, want := fl&pipe.O_DIRECT != 0, flags&pipe.O_DIRECT != 0; got != want {
 				t.Errorf("flags %#x: %s O_DIRECT = %v; want %v", flags, f.Name(), got, want)
 			}
 		}
+	}
+}
+
+func TestWriteWithoutReaderIsEPIPE(t *testing.T) {
+	for _, flags := range []int{pipe.O_CLOEXEC, pipe.O_CLOEXEC | pipe.O_NONBLOCK} {
+		t.Run(fmt.Sprintf("flags=%#x", flags), func(t *testing.T) {
+			r, w := newPipe(t, flags)
+			r.Close()
+			// Go raises SIGPIPE only for fds 1 and 2, so the process lives on.
+			for i := 0; i < 20; i++ {
+				n, err := w.Write([]byte("x"))
+				if n != 0 || !errors.Is(err, syscall.EPIPE) {
+					t.Fatalf("write %d: %d, %v; want 0, EPIPE", i, n, err)
+				}
+			}
+		})
 	}
 }
 
@@ -420,7 +437,7 @@ func FuzzPipe2Flags(f *testing.F) {
 	for _, flags := range flagSets() {
 		f.Add(flags)
 	}
-	for _, flags := range []int{-1, unix.O_EXCL, unix.O_APPEND, unix.O_RDWR, 1 << 31, int(^uint(0) >> 1)} {
+	for _, flags := range []int{-1, unix.O_EXCL, unix.O_APPEND, unix.O_RDWR, math.MinInt32, int(^uint(0) >> 1)} {
 		f.Add(flags)
 	}
 	f.Fuzz(func(t *testing.T, flags int) {
