@@ -40,3 +40,11 @@ func control(op string, f *os.File, fn func(fd int) error) error {
 func setNonblock(f *os.File, nonblocking bool) error {
 	return control("fcntl", f, func(fd int) error { return unix.SetNonblock(fd, nonblocking) })
 }
+
+func buffered(f *os.File) (n int, err error) {
+	err = control("ioctl", f, func(fd int) error {
+		n, err = unix.IoctlGetInt(fd, fionread)
+		return err
+	})
+	return n, err
+}

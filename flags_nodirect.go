@@ -11,3 +11,8 @@ const O_DIRECT = 0x4000
 
 // supportedFlags are the Pipe2 flags this platform honours.
 const supportedFlags = O_CLOEXEC | O_NONBLOCK
+
+// fionread is FIONREAD, the ioctl that reports the unread bytes of a pipe.
+// x/sys does not define it on these systems; all of them spell it
+// _IOR('f', 127, int): IOC_OUT, the size of an int, group 'f', number 127.
+const fionread = 0x40000000 | 4<<16 | 'f'<<8 | 127 // 0x4004667f

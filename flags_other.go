@@ -20,3 +20,8 @@ const (
 	// platform.
 	O_DIRECT = 0x4000
 )
+
+// PIPE_BUF is the size up to which writes to a pipe are atomic on POSIX
+// systems at the least. This platform documents no such guarantee; the value
+// is POSIX's minimum, given so that portable code compiles.
+const PIPE_BUF = 512

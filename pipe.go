@@ -99,6 +99,58 @@ func SetNonblock(f *os.File, nonblocking bool) error {
 	return setNonblock(f, nonblocking)
 }
 
+// Capacity returns the capacity of the pipe behind f, in bytes, with
+// fcntl(F_GETPIPE_SZ) (Linux 2.6.35 and later). Both ends report the same
+// capacity; a new pipe has 16 pages, 64 KiB with 4 KiB pages. The capacity
+// counts page slots, not bytes: in packet mode ([O_DIRECT]) each packet takes
+// a slot however small it is, and small writes to a normal pipe share one.
+//
+// A file that is not a pipe gives EBADF, a nil f [os.ErrInvalid], a closed one
+// [os.ErrClosed]. Other systems have no such call: the error matches
+// [errors.ErrUnsupported].
+func Capacity(f *os.File) (int, error) {
+	return capacity(f)
+}
+
+// SetCapacity sets the capacity of the pipe behind f with
+// fcntl(F_SETPIPE_SZ) (Linux 2.6.35 and later) and returns the capacity the
+// kernel chose: n rounded up to a power of two of pages (0 and 1 give one
+// page). Either end may be used.
+//
+// The kernel refuses, with an error matching:
+//   - [syscall.EINVAL]: n negative or above 2^31 (checked before the call);
+//   - [syscall.EPERM]: n above [MaxCapacity] (/proc/sys/fs/pipe-max-size, 1 MiB
+//     by default) without CAP_SYS_RESOURCE, or a user over the page limits in
+//     /proc/sys/fs/pipe-user-pages-hard and pipe-user-pages-soft;
+//   - [syscall.EBUSY]: n too small for the data the pipe holds;
+//   - [syscall.EBADF]: f is not a pipe.
+//
+// A nil f gives [os.ErrInvalid], a closed one [os.ErrClosed]. Other systems
+// cannot resize a pipe: the error matches [errors.ErrUnsupported].
+func SetCapacity(f *os.File, n int) (int, error) {
+	return setCapacity(f, n)
+}
+
+// MaxCapacity returns the largest capacity [SetCapacity] grants a process
+// without CAP_SYS_RESOURCE, read from /proc/sys/fs/pipe-max-size (1 MiB by
+// default). Other systems give an error matching [errors.ErrUnsupported].
+func MaxCapacity() (int, error) {
+	return maxCapacity()
+}
+
+// Buffered returns the number of bytes written to the pipe behind f and not
+// yet read, with ioctl(FIONREAD). On Linux either end may be used; on darwin,
+// the BSDs, Solaris, illumos and AIX use the read end. On a FIFO it works the
+// same; on other kinds of file it returns what FIONREAD reports for them (bytes
+// left before end of file, or unread bytes of a socket) or the kernel's error,
+// such as ENOTTY.
+//
+// A nil f gives [os.ErrInvalid], a closed one [os.ErrClosed]. Windows, Plan 9,
+// js and wasip1 give an error matching [errors.ErrUnsupported].
+func Buffered(f *os.File) (int, error) {
+	return buffered(f)
+}
+
 // unsupported returns the error for a feature the platform lacks: it names the
 // feature and the GOOS, and matches errors.ErrUnsupported.
 func unsupported(what string) error {
