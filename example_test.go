@@ -71,6 +71,33 @@ func ExamplePipe2() {
 	// got line 3
 }
 
+// Buffered tells how much a reader would find waiting, without reading it.
+func ExampleBuffered() {
+	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+
+	fmt.Fprint(w, "twelve bytes")
+	n, err := pipe.Buffered(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("waiting:", n)
+
+	r.Read(make([]byte, 6))
+	n, err = pipe.Buffered(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after reading 6:", n)
+	// Output:
+	// waiting: 12
+	// after reading 6: 6
+}
+
 // With O_NONBLOCK the files use the runtime poller, so deadlines work. Without
 // it, SetReadDeadline fails with os.ErrNoDeadline.
 func ExamplePipe2_deadline() {

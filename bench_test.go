@@ -1,0 +1,82 @@
+//go:build aix || darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris
+
+package pipe_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/pipe2go/pipe"
+)
+
+// bufSizes are the buffer sizes the throughput benchmarks use.
+var bufSizes = []int{4 << 10, 64 << 10, 256 << 10, 1 << 20}
+
+func sizeName(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return fmt.Sprintf("%dKiB", n>>10)
+}
+
+// benchReadWrite moves b.N buffers of size bytes from a writer goroutine to
+// a reader goroutine through r and w, and checks that every byte arrived.
+func benchReadWrite(b *testing.B, r, w *os.File, size int) {
+	b.Helper()
+	b.SetBytes(int64(size))
+	total := int64(b.N) * int64(size)
+	errc := make(chan error, 1)
+	b.ResetTimer()
+	go func() {
+		buf := make([]byte, size)
+		for i := 0; i < b.N; i++ {
+			if _, err := w.Write(buf); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	buf := make([]byte, size)
+	var got int64
+	for got < total {
+		n, err := r.Read(buf)
+		got += int64(n)
+		if err != nil {
+			b.Fatalf("read after %d of %d bytes: %v", got, total, err)
+		}
+	}
+	b.StopTimer()
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	if got != total {
+		b.Fatalf("read %d bytes; want %d", got, total)
+	}
+}
+
+// BenchmarkCapacity compares Write/Read throughput through a pipe of the
+// default capacity and one grown to 1 MiB.
+func BenchmarkCapacity(b *testing.B) {
+	for _, capacity := range []int{0, 1 << 20} {
+		name := "default"
+		if capacity > 0 {
+			name = sizeName(capacity)
+		}
+		for _, size := range bufSizes {
+			b.Run(fmt.Sprintf("cap=%s/buf=%s", name, sizeName(size)), func(b *testing.B) {
+				r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+				if capacity > 0 {
+					if _, err := pipe.SetCapacity(w, capacity); errors.Is(err, errors.ErrUnsupported) {
+						b.Skip(err)
+					} else if err != nil {
+						b.Fatal(err)
+					}
+				}
+				benchReadWrite(b, r, w, size)
+			})
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package pipe_test
+
+const linux = false
