@@ -58,25 +58,32 @@ func benchReadWrite(b *testing.B, r, w *os.File, size int) {
 }
 
 // BenchmarkCapacity compares Write/Read throughput through a pipe of the
-// default capacity and one grown to 1 MiB.
+// default capacity and one grown to 1 MiB, with non-blocking ends (the
+// runtime poller) and with blocking ones.
 func BenchmarkCapacity(b *testing.B) {
-	for _, capacity := range []int{0, 1 << 20} {
-		name := "default"
-		if capacity > 0 {
-			name = sizeName(capacity)
-		}
-		for _, size := range bufSizes {
-			b.Run(fmt.Sprintf("cap=%s/buf=%s", name, sizeName(size)), func(b *testing.B) {
-				r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-				if capacity > 0 {
-					if _, err := pipe.SetCapacity(w, capacity); errors.Is(err, errors.ErrUnsupported) {
-						b.Skip(err)
-					} else if err != nil {
-						b.Fatal(err)
+	modes := []struct {
+		name  string
+		flags int
+	}{{"nonblock", pipe.O_CLOEXEC | pipe.O_NONBLOCK}, {"blocking", pipe.O_CLOEXEC}}
+	for _, mode := range modes {
+		for _, capacity := range []int{0, 1 << 20} {
+			name := "default"
+			if capacity > 0 {
+				name = sizeName(capacity)
+			}
+			for _, size := range bufSizes {
+				b.Run(fmt.Sprintf("mode=%s/cap=%s/buf=%s", mode.name, name, sizeName(size)), func(b *testing.B) {
+					r, w := newPipe(b, mode.flags)
+					if capacity > 0 {
+						if _, err := pipe.SetCapacity(w, capacity); errors.Is(err, errors.ErrUnsupported) {
+							b.Skip(err)
+						} else if err != nil {
+							b.Fatal(err)
+						}
 					}
-				}
-				benchReadWrite(b, r, w, size)
-			})
+					benchReadWrite(b, r, w, size)
+				})
+			}
 		}
 	}
 }
