@@ -59,6 +59,7 @@ package pipe
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"syscall"
@@ -149,6 +150,75 @@ func MaxCapacity() (int, error) {
 // js and wasip1 give an error matching [errors.ErrUnsupported].
 func Buffered(f *os.File) (int, error) {
 	return buffered(f)
+}
+
+// Splice moves up to n bytes from src to dst with splice(2) (Linux 2.6.17 and
+// later), at their current positions and without copying them through user
+// memory, and returns how many it moved: 0 with a nil error means src is at
+// end of file. One side must be a pipe; the other may be a pipe, a FIFO, a
+// regular file, a character device such as /dev/null, or a stream socket
+// (*net.TCPConn, *net.UnixConn). Like Read, it may move less than n.
+//
+// Waiting happens in the runtime poller: when a non-blocking side is not
+// ready, the goroutine parks on that side (the source if it is empty, the
+// destination if it is full), so the read deadline of src and the write
+// deadline of dst apply ([os.ErrDeadlineExceeded]) and closing either wakes
+// the call ([os.ErrClosed]). A blocking side blocks the thread, as its Read
+// or Write would. With [SPLICE_F_NONBLOCK] in flags, Splice returns EAGAIN
+// instead of waiting.
+//
+// Kernel errors are [*os.SyscallError]s for "splice": EINVAL when neither side
+// is a pipe, when both are the same pipe, or when dst was opened with O_APPEND
+// (the error says so); EPIPE when the pipe's reader is gone; ESPIPE never,
+// since no offsets are passed. A nil side gives [os.ErrInvalid]. Other systems
+// give an error matching [errors.ErrUnsupported].
+func Splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
+	return splice(dst, src, n, flags)
+}
+
+// Tee duplicates up to n bytes from the pipe src into the pipe dst with
+// tee(2) (Linux 2.6.17 and later), without consuming them from src, and
+// returns how many it duplicated; 0 means src is empty and has no writer
+// left. It waits as [Splice] does, on src when src is empty and on dst when
+// dst is full. Both must be pipes (EINVAL otherwise). Other systems give an
+// error matching [errors.ErrUnsupported].
+func Tee(dst, src *os.File, n int, flags int) (int64, error) {
+	return tee(dst, src, n, flags)
+}
+
+// Vmsplice maps bufs into the pipe behind its write end w with vmsplice(2)
+// (Linux 2.6.17 and later) and returns how many bytes it mapped. The kernel
+// references the pages of bufs instead of copying them, so:
+//
+// The caller must not modify bufs, nor let their memory be reused, until the
+// reader has consumed that data: what the reader gets is what the memory holds
+// when it reads. The safe pattern is double buffering with the pipe's capacity
+// ([SetCapacity]) equal to one buffer: fill buffer A, Vmsplice it, fill buffer
+// B, Vmsplice it, which cannot complete until the reader has taken all of A, so
+// A is free again once the second Vmsplice returns. See ExampleVmsplice.
+//
+// Vmsplice maps all of bufs (any number of them, 1024 per system call),
+// waiting in the runtime poller while the pipe is full, with w's write deadline
+// and Close applying as for Write. With [SPLICE_F_NONBLOCK] it maps what fits
+// and returns EAGAIN only if nothing did. [SPLICE_F_GIFT] gives the pages to
+// the kernel: page-aligned whole pages, never touched again. Other systems
+// give an error matching [errors.ErrUnsupported].
+func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
+	return vmsplice(w, bufs, flags)
+}
+
+// Copy copies from src to dst until EOF or an error, as [io.Copy] does, and
+// returns the bytes copied and the first error. On Linux, when one side is a
+// pipe and the other a pipe, a regular file, a character device such as
+// /dev/null, or a stream socket, it moves the data with [Splice], never
+// through user memory, waiting in the runtime poller like Splice; a src that
+// is an *io.LimitedReader around such a side is honoured and its N updated.
+// Everything else, and every other system, gets io.Copy itself.
+//
+// Files opened with O_APPEND, which splice(2) refuses, go to io.Copy. Copy
+// opens no pipe of its own.
+func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
+	return copyPipe(dst, src)
 }
 
 // unsupported returns the error for a feature the platform lacks: it names the
