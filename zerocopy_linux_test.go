@@ -55,13 +55,24 @@ type (
 	sink   func(t *testing.T) (c syscall.Conn, done func() []byte)
 )
 
+// feed writes data to w in 1 MiB pieces, then closes it. (The race detector
+// checks the whole remaining buffer at every write(2), so one Write of 64 MiB
+// in 64 KiB steps would take it minutes.)
+func feed(w io.WriteCloser, data []byte) {
+	for len(data) > 0 {
+		n, err := w.Write(data[:min(len(data), 1<<20)])
+		if err != nil {
+			break
+		}
+		data = data[n:]
+	}
+	w.Close()
+}
+
 // pipeSource returns a pipe's read end, fed by a goroutine.
 func pipeSource(t *testing.T, data []byte) syscall.Conn {
 	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	go func() {
-		w.Write(data)
-		w.Close()
-	}()
+	go feed(w, data)
 	return r
 }
 
@@ -110,26 +121,44 @@ func tcpPair(t testing.TB) (a, b *net.TCPConn) {
 // tcpSource returns a socket whose peer sends data and then shuts down.
 func tcpSource(t *testing.T, data []byte) syscall.Conn {
 	a, b := tcpPair(t)
-	go func() {
-		a.Write(data)
-		a.CloseWrite()
-	}()
+	go feed(halfCloser{a}, data)
 	return b
 }
 
+// halfCloser's Close shuts down only the sending side of a TCP connection.
+type halfCloser struct{ *net.TCPConn }
+
+func (h halfCloser) Close() error { return h.CloseWrite() }
+
 // collect reads r to EOF in a goroutine; the returned func waits for it.
+// It reads 64 KiB at a time: the race detector checks the whole buffer
+// passed to each read(2), so a growing bytes.Buffer would be slow.
 func collect(t *testing.T, r io.Reader) func() []byte {
-	var buf bytes.Buffer
+	var got []byte
 	done := make(chan error, 1)
 	go func() {
-		_, err := buf.ReadFrom(r)
-		done <- err
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				done <- nil
+				return
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
 	}()
 	return func() []byte {
 		if err := <-done; err != nil {
 			t.Errorf("collecting: %v", err)
 		}
-		return buf.Bytes()
+		if got == nil {
+			got = []byte{}
+		}
+		return got
 	}
 }
 
