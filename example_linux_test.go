@@ -1,8 +1,11 @@
 package pipe_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"log"
+	"os"
 
 	"github.com/pipe2go/pipe"
 )
@@ -68,4 +71,160 @@ func ExamplePipe2_packetMode() {
 	// "pong"
 	// "a long"
 	// "done"
+}
+
+// Splice moves bytes between a pipe and another file inside the kernel: here
+// from a regular file into a pipe, without passing through this program's
+// memory.
+func ExampleSplice() {
+	f, err := os.CreateTemp("", "splice-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	f.WriteString("from a file, through a pipe\n")
+	f.Seek(0, io.SeekStart)
+
+	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	n, err := pipe.Splice(w, f, 1<<20, 0) // up to 1 MiB, from f's current offset
+	if err != nil {
+		log.Fatal(err)
+	}
+	w.Close()
+	fmt.Println("spliced", n, "bytes")
+
+	data, err := io.ReadAll(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(data))
+	// Output:
+	// spliced 28 bytes
+	// from a file, through a pipe
+}
+
+// Tee copies what waits in one pipe into another without consuming it: the
+// same bytes can then be read from both, say one for a log and one for work.
+func ExampleTee() {
+	src, srcW, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer src.Close()
+	dup, dupW, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer dup.Close()
+
+	fmt.Fprint(srcW, "said once, read twice")
+	srcW.Close()
+
+	n, err := pipe.Tee(dupW, src, 1<<20, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dupW.Close()
+	fmt.Println("teed", n, "bytes")
+
+	original, _ := io.ReadAll(src) // still all there
+	copied, _ := io.ReadAll(dup)
+	fmt.Printf("src: %s\ndup: %s\n", original, copied)
+	// Output:
+	// teed 21 bytes
+	// src: said once, read twice
+	// dup: said once, read twice
+}
+
+// Vmsplice hands the kernel references to the program's pages instead of
+// copying them, so a buffer must stay untouched until the reader has consumed
+// it. Double buffering keeps that rule: with the pipe's capacity equal to one
+// buffer, the Vmsplice of one buffer cannot return before the reader has
+// taken all of the other, which is then free to refill.
+func ExampleVmsplice() {
+	const size = 64 << 10
+	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := pipe.SetCapacity(w, size); err != nil {
+		log.Fatal(err)
+	}
+
+	done := make(chan struct{})
+	go func() { // the reader: one record per buffer
+		defer close(done)
+		rec := make([]byte, size)
+		for {
+			if _, err := io.ReadFull(r, rec); err != nil {
+				return // EOF once w is closed
+			}
+			fmt.Printf("%s\n", bytes.TrimRight(rec[:16], "\x00"))
+		}
+	}()
+
+	bufs := [2][]byte{make([]byte, size), make([]byte, size)}
+	for i := 0; i < 4; i++ {
+		b := bufs[i%2] // free: the reader has consumed what it held
+		clear(b)
+		copy(b, fmt.Sprintf("record %d", i))
+		if _, err := pipe.Vmsplice(w, [][]byte{b}, 0); err != nil {
+			log.Fatal(err)
+		}
+	}
+	w.Close()
+	<-done
+	// Output:
+	// record 0
+	// record 1
+	// record 2
+	// record 3
+}
+
+// Copy is io.Copy that splices when one side is a pipe: here everything a
+// producer writes into a pipe goes to a file without being read into this
+// program.
+func ExampleCopy() {
+	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	go func() {
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(w, "line %d\n", i)
+		}
+		w.Close()
+	}()
+
+	f, err := os.CreateTemp("", "copy-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	n, err := pipe.Copy(f, r) // until the producer closes w
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("copied", n, "bytes")
+
+	data, err := os.ReadFile(f.Name())
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(data))
+	// Output:
+	// copied 21 bytes
+	// line 1
+	// line 2
+	// line 3
 }
