@@ -655,15 +655,31 @@ func readSyscalls(t *testing.T) int {
 	return 0
 }
 
+// spliceSink returns a pipe whose reader drains into /dev/null with Splice,
+// so that draining it makes no read(2).
+func spliceSink(t *testing.T) (syscall.Conn, func() []byte) {
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	null, _ := nullSink(t)
+	done := make(chan error, 1)
+	go func() { done <- second(spliceAll(null, r)) }()
+	return w, func() []byte {
+		w.Close()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		return nil
+	}
+}
+
 // TestCopySplices proves Copy took the zero-copy path: moving 16 MiB with
 // io.Copy takes hundreds of read(2) calls, with splice(2) none.
 func TestCopySplices(t *testing.T) {
 	const size = 16 << 20
-	measure := func(copyFn func(io.Writer, io.Reader) (int64, error), dst sink) int {
-		src := pipeSource(t, testData(t, size))
+	measure := func(copyFn func(io.Writer, io.Reader) (int64, error), src source, dst sink) int {
+		s := src(t, testData(t, size))
 		d, done := dst(t)
 		before := readSyscalls(t)
-		n, err := copyFn(d.(io.Writer), src.(io.Reader))
+		n, err := copyFn(d.(io.Writer), s.(io.Reader))
 		reads := readSyscalls(t) - before
 		if err != nil || n != size {
 			t.Fatalf("copy = %d, %v", n, err)
@@ -672,15 +688,22 @@ func TestCopySplices(t *testing.T) {
 		return reads
 	}
 	// The measure must tell the paths apart: io.Copy's reads are seen.
-	if reads := measure(io.Copy, nullSink); reads < 100 {
+	if reads := measure(io.Copy, pipeSource, nullSink); reads < 100 {
 		t.Skipf("io.Copy of %d bytes counted only %d read calls: syscr does not tell the paths apart here", size, reads)
 	}
-	for _, dst := range []struct {
+	for _, p := range []struct {
 		name string
-		s    sink
-	}{{"devnull", nullSink}, {"file", fileSink}} {
-		if reads := measure(pipe.Copy, dst.s); reads > 20 {
-			t.Errorf("Copy from a pipe to %s made %d read calls: it did not splice", dst.name, reads)
+		src  source
+		dst  sink
+	}{
+		{"pipe-devnull", pipeSource, nullSink},
+		{"pipe-file", pipeSource, fileSink},
+		{"pipe-pipe", pipeSource, spliceSink},
+		{"file-pipe", fileSource, spliceSink},
+		{"socket-pipe", tcpSource, spliceSink},
+	} {
+		if reads := measure(pipe.Copy, p.src, p.dst); reads > 20 {
+			t.Errorf("Copy %s made %d read calls: it did not splice", p.name, reads)
 		}
 	}
 }
