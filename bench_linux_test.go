@@ -187,4 +187,3 @@ func BenchmarkCopy(b *testing.B) {
 		}
 	}
 }
-
