@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pipe2go/pipe"
+	"golang.org/x/sys/unix"
 )
 
 // devNull opens /dev/null for writing, closed when the benchmark ends.
@@ -185,5 +186,43 @@ func BenchmarkCopy(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkCreate measures creating a pipe and closing both ends: Pipe2
+// with and without O_NONBLOCK, os.Pipe, and raw unix.Pipe2 + unix.Close as
+// the floor.
+func BenchmarkCreate(b *testing.B) {
+	closeBoth := func(r, w *os.File, err error) error {
+		if err != nil {
+			return err
+		}
+		r.Close()
+		return w.Close()
+	}
+	cases := []struct {
+		name string
+		op   func() error
+	}{
+		{"Pipe2(O_CLOEXEC)", func() error { return closeBoth(pipe.Pipe2(pipe.O_CLOEXEC)) }},
+		{"Pipe2(O_CLOEXEC|O_NONBLOCK)", func() error { return closeBoth(pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)) }},
+		{"os.Pipe", func() error { return closeBoth(os.Pipe()) }},
+		{"unix.Pipe2", func() error {
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				return err
+			}
+			unix.Close(p[0])
+			return unix.Close(p[1])
+		}},
+	}
+	for _, c := range cases {
+		b.Run("fn="+c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := c.op(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

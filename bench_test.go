@@ -87,3 +87,28 @@ func BenchmarkCapacity(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadWrite compares Write/Read throughput through files from Pipe2
+// (O_NONBLOCK, in the runtime poller) and from os.Pipe.
+func BenchmarkReadWrite(b *testing.B) {
+	makers := []struct {
+		name string
+		make func() (r, w *os.File, err error)
+	}{
+		{"Pipe2", func() (*os.File, *os.File, error) { return pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK) }},
+		{"os.Pipe", os.Pipe},
+	}
+	for _, size := range bufSizes {
+		for _, m := range makers {
+			b.Run(fmt.Sprintf("buf=%s/pipe=%s", sizeName(size), m.name), func(b *testing.B) {
+				r, w, err := m.make()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+				defer w.Close()
+				benchReadWrite(b, r, w, size)
+			})
+		}
+	}
+}
