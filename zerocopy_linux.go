@@ -103,15 +103,11 @@ func withFDs(op string, src, dst *end, fn func(sfd, dfd int)) error {
 func transfer(op string, dst, src *end, flags int, call func(sfd, dfd int) (int, error)) (int64, error) {
 	for {
 		var (
-			n       int
-			errno   error
-			srcIdle bool
+			n     int
+			errno error
 		)
 		err := withFDs(op, src, dst, func(sfd, dfd int) {
 			n, errno = ignoringEINTR(func() (int, error) { return call(sfd, dfd) })
-			if errno == unix.EAGAIN && flags&SPLICE_F_NONBLOCK == 0 {
-				srcIdle = !ready(sfd, unix.POLLIN)
-			}
 			if errno == unix.EINVAL && op == "splice" && hasAppend(dfd) {
 				errno = errAppend
 			}
@@ -129,10 +125,9 @@ func transfer(op string, dst, src *end, flags int, call func(sfd, dfd int) (int,
 		}
 		// EAGAIN: if the source has nothing, wait for it; otherwise the
 		// destination is full.
-		if srcIdle {
-			err = src.wait(op, unix.POLLIN)
-		} else {
-			err = dst.wait(op, unix.POLLOUT)
+		srcReady, err := src.wait(op, unix.POLLIN)
+		if err == nil && srcReady {
+			_, err = dst.wait(op, unix.POLLOUT)
 		}
 		if err != nil {
 			return 0, err
@@ -144,33 +139,46 @@ func transfer(op string, dst, src *end, flags int, call func(sfd, dfd int) (int,
 // destination.
 var errAppend = errors.New("O_APPEND destination")
 
-// wait parks until e is ready for events (POLLIN or POLLOUT), through the
-// RawConn's Read or Write so that the runtime poller does the waiting. The
-// callback first checks readiness with poll(2): the poller is edge-triggered
-// and only events after the RawConn call began would wake it. A blocking
-// descriptor is not in the poller: poll(2) waits on it, holding the thread,
-// as a blocking read would.
-func (e *end) wait(op string, events int16) error {
+// wait returns at once, reporting true, if e is ready for events (POLLIN or
+// POLLOUT); otherwise it parks until the runtime poller sees e become ready,
+// through the RawConn's Read or Write, which also applies e's deadline and
+// wakes if e is closed. Readiness is checked with poll(2) inside that call:
+// the poller is edge-triggered and only events after the call began would
+// wake it. After a wake-up the caller simply retries.
+//
+// A blocking descriptor is not in the poller, and the RawConn refuses to
+// wait on it; then poll(2) waits, holding the thread, as a blocking read
+// would. Asking fcntl(2) only then keeps it off the common path.
+func (e *end) wait(op string, events int16) (wasReady bool, err error) {
+	first := true
 	check := func(fd uintptr) bool {
-		if ready(int(fd), events) {
-			return true
+		if !first {
+			return true // woken by the poller
 		}
-		if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err == nil && fl&unix.O_NONBLOCK == 0 {
-			pollFD(int(fd), events, -1)
-			return true
-		}
-		return false
+		first = false
+		wasReady = ready(int(fd), events)
+		return wasReady
 	}
-	var err error
 	if events == unix.POLLIN {
 		err = e.rc.Read(check)
 	} else {
 		err = e.rc.Write(check)
 	}
-	if err != nil {
-		return e.closedOr(op, err)
+	if err == nil {
+		return wasReady, nil
 	}
-	return nil
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		blocking := false
+		if e.rc.Control(func(fd uintptr) {
+			fl, ferr := unix.FcntlInt(fd, unix.F_GETFL, 0)
+			if blocking = ferr == nil && fl&unix.O_NONBLOCK == 0; blocking {
+				pollFD(int(fd), events, -1)
+			}
+		}) == nil && blocking {
+			return false, nil
+		}
+	}
+	return false, e.closedOr(op, err)
 }
 
 // ready reports whether fd is ready for events without waiting. Errors and
@@ -251,75 +259,69 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 	if w == nil {
 		return 0, &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
 	}
-	rc, err := w.SyscallConn()
+	e, err := newEnd("vmsplice", w)
 	if err != nil {
-		return 0, &os.PathError{Op: "vmsplice", Path: w.Name(), Err: err}
+		return 0, err
 	}
 	var (
-		total    int
-		opErr    error
-		i, off   int // bufs[i][off:] is the first byte not yet in the pipe
-		iovs     []unix.Iovec
-		callerNB = flags&SPLICE_F_NONBLOCK != 0
+		total  int
+		i, off int // bufs[i][off:] is the first byte not yet in the pipe
+		iovs   []unix.Iovec
 	)
-	// vmsplice(2), unlike splice and tee, ignores the descriptor's
-	// O_NONBLOCK, so the flag is always passed: EAGAIN then waits in the
-	// poller, or, for a blocking descriptor, the call is made again without
-	// it and blocks as the caller expects.
-	err = rc.Write(func(fd uintptr) bool {
-		for {
-			iovs = iovs[:0]
-			for j := i; j < len(bufs) && len(iovs) < 1024; j++ {
-				b := bufs[j]
-				if j == i {
-					b = b[off:]
-				}
-				if len(b) > 0 {
-					iov := unix.Iovec{Base: &b[0]}
-					iov.SetLen(len(b))
-					iovs = append(iovs, iov)
-				}
+	for {
+		iovs = iovs[:0]
+		for j := i; j < len(bufs) && len(iovs) < 1024; j++ { // 1024: the kernel's limit per call
+			b := bufs[j]
+			if j == i {
+				b = b[off:]
 			}
-			if len(iovs) == 0 {
-				return true
-			}
-			n, err := ignoringEINTR(func() (int, error) {
-				return unix.Vmsplice(int(fd), iovs, flags|SPLICE_F_NONBLOCK)
-			})
-			if err == unix.EAGAIN && !callerNB {
-				if fl, ferr := unix.FcntlInt(fd, unix.F_GETFL, 0); ferr == nil && fl&unix.O_NONBLOCK != 0 {
-					return false // full: wait in the poller
-				}
-				n, err = ignoringEINTR(func() (int, error) { return unix.Vmsplice(int(fd), iovs, flags) })
-			}
-			if err != nil {
-				if total == 0 || err != unix.EAGAIN {
-					opErr = os.NewSyscallError("vmsplice", err)
-				}
-				return true
-			}
-			total += n
-			for n > 0 { // advance past what the kernel took
-				if k := len(bufs[i]) - off; n >= k {
-					n -= k
-					i, off = i+1, 0
-				} else {
-					off += n
-					n = 0
-				}
-			}
-			for i < len(bufs) && off == len(bufs[i]) {
-				i, off = i+1, 0
-			}
-			if callerNB && i < len(bufs) {
-				return true // a partial move; the caller asked not to wait
+			if len(b) > 0 {
+				iov := unix.Iovec{Base: &b[0]}
+				iov.SetLen(len(b))
+				iovs = append(iovs, iov)
 			}
 		}
-	})
-	if err != nil {
-		return total, (&end{c: w, rc: rc}).closedOr("vmsplice", err)
+		if len(iovs) == 0 {
+			return total, nil
+		}
+		// vmsplice(2), unlike splice and tee, ignores the descriptor's
+		// O_NONBLOCK, so SPLICE_F_NONBLOCK is always passed: a full pipe
+		// then waits in the poller (or in poll(2), for a blocking pipe)
+		// instead of blocking the thread.
+		var n int
+		var errno error
+		if err := e.rc.Control(func(fd uintptr) {
+			n, errno = ignoringEINTR(func() (int, error) {
+				return unix.Vmsplice(int(fd), iovs, flags|SPLICE_F_NONBLOCK)
+			})
+		}); err != nil {
+			return total, e.closedOr("vmsplice", err)
+		}
+		switch {
+		case errno == unix.EAGAIN && flags&SPLICE_F_NONBLOCK != 0:
+			if total > 0 {
+				return total, nil // a partial move; the caller asked not to wait
+			}
+			return 0, os.NewSyscallError("vmsplice", errno)
+		case errno == unix.EAGAIN:
+			if _, err := e.wait("vmsplice", unix.POLLOUT); err != nil {
+				return total, err
+			}
+			continue
+		case errno != nil:
+			return total, os.NewSyscallError("vmsplice", errno)
+		}
+		total += n
+		for n > 0 { // advance past what the kernel took
+			if k := len(bufs[i]) - off; n >= k {
+				n -= k
+				i, off = i+1, 0
+			} else {
+				off += n
+				n = 0
+			}
+		}
 	}
-	return total, opErr
 }
 
 // kind is what Copy needs to know about a side.

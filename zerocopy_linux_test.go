@@ -754,3 +754,17 @@ func TestVmspliceCallerNonblock(t *testing.T) {
 		t.Errorf("Vmsplice(SPLICE_F_NONBLOCK) into a full pipe = %d, %v; want EAGAIN", n, err)
 	}
 }
+
+// TestVmspliceBlockingPipe fills a blocking pipe, where the wait happens in
+// poll(2) rather than the runtime poller.
+func TestVmspliceBlockingPipe(t *testing.T) {
+	data := testData(t, 4<<20+3)
+	r, w := newPipe(t, pipe.O_CLOEXEC)
+	got := collect(t, r)
+	n, err := pipe.Vmsplice(w, [][]byte{data}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	checkArrived(t, got(), data, int64(n))
+}
