@@ -219,6 +219,10 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 // opened with O_APPEND (which splice(2) refuses), and a pipe to a socket,
 // which io.Copy moved twice as fast as splice(2) over loopback TCP on Linux
 // 6.18 (see BenchmarkCopy). Copy opens no pipe of its own.
+//
+// From a socket to a pipe, io.Copy splices too on recent Go, but spins at
+// full CPU while a blocking destination pipe is full (golang/go#75304);
+// Copy waits without spinning.
 func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 	return copyPipe(dst, src)
 }

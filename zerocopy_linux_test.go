@@ -485,12 +485,27 @@ func TestReaderGoneIsEPIPE(t *testing.T) {
 func stalled(t *testing.T) *os.File {
 	t.Helper()
 	_, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	fill(t, w)
+	return w
+}
+
+// fill writes to w until its pipe is full, leaving w's blocking mode as it
+// was.
+func fill(t *testing.T, w *os.File) {
+	t.Helper()
+	wasNonblock := fcntlGet(t, w, unix.F_GETFL)&unix.O_NONBLOCK != 0
+	if err := pipe.SetNonblock(w, true); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		if _, err := rawWrite(t, w, make([]byte, 4096)); errors.Is(err, syscall.EAGAIN) {
-			return w
+			break
 		} else if err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := pipe.SetNonblock(w, wasNonblock); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -582,22 +597,44 @@ func cpuTime(t *testing.T) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// TestStalledDestinationDoesNotSpin waits in Copy on a pipe nobody reads and
-// checks that the process uses almost no CPU meanwhile.
+// TestStalledDestinationDoesNotSpin waits in Copy on a full pipe nobody
+// reads, from a pipe and from a socket, into a non-blocking and a blocking
+// pipe, and checks that the process uses almost no CPU meanwhile. (io.Copy
+// from a socket to a stalled blocking pipe spins: golang/go#75304.)
 func TestStalledDestinationDoesNotSpin(t *testing.T) {
-	src := pipeSource(t, testData(t, 4<<20))
-	dw := stalled(t)
-	done := make(chan error, 1)
-	go func() { done <- second(pipe.Copy(dw, src.(io.Reader))) }()
-	time.Sleep(50 * time.Millisecond)
-	before := cpuTime(t)
-	const wait = 500 * time.Millisecond
-	time.Sleep(wait)
-	used := cpuTime(t) - before
-	dw.Close()
-	<-done
-	if used > wait/10 {
-		t.Errorf("the process used %v of CPU in %v while Copy waited on a full pipe", used, wait)
+	for _, tc := range []struct {
+		name     string
+		src      source
+		blocking bool
+	}{
+		{"pipe-to-pipe", pipeSource, false},
+		{"socket-to-pipe", tcpSource, false},
+		{"socket-to-blocking-pipe", tcpSource, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.src(t, testData(t, 4<<20))
+			flags := pipe.O_CLOEXEC | pipe.O_NONBLOCK
+			if tc.blocking {
+				flags = pipe.O_CLOEXEC
+			}
+			dr, dw := newPipe(t, flags)
+			fill(t, dw)
+			done := make(chan error, 1)
+			go func() { done <- second(pipe.Copy(dw, s.(io.Reader))) }()
+			time.Sleep(50 * time.Millisecond)
+			before := cpuTime(t)
+			const wait = 500 * time.Millisecond
+			time.Sleep(wait)
+			used := cpuTime(t) - before
+			// A blocking splice holds its descriptor: only reading frees it.
+			go io.Copy(io.Discard, dr)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			if used > wait/10 {
+				t.Errorf("the process used %v of CPU in %v while Copy waited on a full pipe", used, wait)
+			}
+		})
 	}
 }
 
