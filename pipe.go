@@ -34,10 +34,26 @@
 // blocking with [SetNonblock](f, false), and close it in the parent once the child
 // has started. The parent's own end stays non-blocking and pollable.
 //
+// # Controlling a pipe
+//
+// [Capacity] and [SetCapacity] read and set the pipe's buffer size
+// (fcntl F_GETPIPE_SZ and F_SETPIPE_SZ), [MaxCapacity] tells the unprivileged
+// limit, and [Buffered] counts the bytes waiting (FIONREAD). Writes of up to
+// [PIPE_BUF] bytes are atomic. O_DIRECT gives packet mode.
+//
+// # Zero-copy
+//
+// [Splice], [Tee] and [Vmsplice] wrap splice(2), tee(2) and vmsplice(2), which
+// move pages instead of bytes; [Copy] is io.Copy that splices when one side
+// is a pipe. All of them wait in the runtime poller, on whichever side is not
+// ready, so deadlines and Close work as they do for Read and Write.
+//
 // # Platforms
 //
-// Linux has every flag; the Linux kernel needs 2.6.27 for pipe2 and 3.4 for
-// O_DIRECT. FreeBSD, NetBSD, OpenBSD, DragonFly BSD, Solaris and illumos have
+// Linux has everything; the Linux kernel needs 2.6.27 for pipe2, 3.4 for
+// O_DIRECT and 2.6.35 for capacity control. Capacity control, Splice, Tee and
+// Vmsplice are Linux-only; Buffered works on every Unix; Copy falls back to
+// io.Copy wherever it cannot splice. FreeBSD, NetBSD, OpenBSD, DragonFly BSD, Solaris and illumos have
 // pipe2 with O_CLOEXEC and O_NONBLOCK. Darwin, iOS and AIX have no pipe2: Pipe2
 // calls pipe(2) and then fcntl(2) while holding [syscall.ForkLock] for reading,
 // as os.Pipe does there, so O_CLOEXEC is atomic with respect to the fork/exec
