@@ -226,42 +226,38 @@ func TestBlockingPipeHasNoDeadline(t *testing.T) {
 	}
 }
 
-func TestCloseWakesBlockedRead(t *testing.T) {
-	r, _ := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+// checkCloseWakes starts call, which must block, closes victim, and checks
+// that call returns os.ErrClosed within a second.
+func checkCloseWakes(t *testing.T, call func() error, victim *os.File) {
+	t.Helper()
 	done := make(chan error, 1)
-	go func() {
-		_, err := r.Read(make([]byte, 1))
-		done <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // let the Read park
-	r.Close()
+	go func() { done <- call() }()
+	time.Sleep(50 * time.Millisecond) // let the call park
+	victim.Close()
 	select {
 	case err := <-done:
 		if !errors.Is(err, os.ErrClosed) {
-			t.Errorf("blocked Read returned %v; want os.ErrClosed", err)
+			t.Errorf("blocked call returned %v; want os.ErrClosed", err)
 		}
 	case <-time.After(time.Second):
-		t.Fatal("Close did not wake the blocked Read within a second")
+		t.Fatal("Close did not wake the blocked call within a second")
 	}
+}
+
+func TestCloseWakesBlockedRead(t *testing.T) {
+	r, _ := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	checkCloseWakes(t, func() error {
+		_, err := r.Read(make([]byte, 1))
+		return err
+	}, r)
 }
 
 func TestCloseWakesBlockedWrite(t *testing.T) {
 	_, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	done := make(chan error, 1)
-	go func() {
+	checkCloseWakes(t, func() error {
 		_, err := w.Write(make([]byte, 8<<20)) // more than any pipe holds
-		done <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	w.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Errorf("blocked Write returned %v; want os.ErrClosed", err)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("Close did not wake the blocked Write within a second")
-	}
+		return err
+	}, w)
 }
 
 func TestSetNonblockBadFiles(t *testing.T) {

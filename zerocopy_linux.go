@@ -42,8 +42,8 @@ type end struct {
 	rc syscall.RawConn
 }
 
-// newEnd gets c's RawConn. A nil c, or a nil *os.File in it, gives
-// os.ErrInvalid; no method of c is called on a nil interface.
+// newEnd gets c's RawConn. A nil c gives os.ErrInvalid, and so does a nil
+// *os.File in it, whose SyscallConn says so.
 func newEnd(op string, c syscall.Conn) (*end, error) {
 	if c == nil {
 		return nil, &os.PathError{Op: op, Path: "<nil>", Err: os.ErrInvalid}
@@ -226,15 +226,7 @@ func tee(dst, src *os.File, n int, flags int) (int64, error) {
 	if n < 0 {
 		return 0, os.NewSyscallError("tee", unix.EINVAL)
 	}
-	// A nil *os.File must not become a non-nil syscall.Conn.
-	var sc, dc syscall.Conn
-	if src != nil {
-		sc = src
-	}
-	if dst != nil {
-		dc = dst
-	}
-	s, d, err := ends("tee", sc, dc)
+	s, d, err := ends("tee", src, dst) // a nil *os.File's SyscallConn says os.ErrInvalid
 	if err != nil {
 		return 0, err
 	}
@@ -256,9 +248,6 @@ func ends(op string, src, dst syscall.Conn) (s, d *end, err error) {
 }
 
 func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
-	if w == nil {
-		return 0, &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
-	}
 	e, err := newEnd("vmsplice", w)
 	if err != nil {
 		return 0, err
