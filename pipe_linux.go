@@ -37,7 +37,10 @@ func capacity(f *os.File) (n int, err error) {
 		n, err = unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
 		return err
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func setCapacity(f *os.File, n int) (got int, err error) {
@@ -50,7 +53,10 @@ func setCapacity(f *os.File, n int) (got int, err error) {
 		got, err = unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, n)
 		return err
 	})
-	return got, err
+	if err != nil {
+		return 0, err // fcntl(2) answers -1 with its errors
+	}
+	return got, nil
 }
 
 func maxCapacity() (int, error) {

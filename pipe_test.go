@@ -226,13 +226,14 @@ func TestBlockingPipeHasNoDeadline(t *testing.T) {
 	}
 }
 
-// checkCloseWakes starts call, which must block, closes victim, and checks
-// that call returns os.ErrClosed within a second.
-func checkCloseWakes(t *testing.T, call func() error, victim *os.File) {
+// checkCloseWakes starts call, waits until it is blocked with frame on its
+// stack, closes victim, and checks that call returns os.ErrClosed within a
+// second.
+func checkCloseWakes(t *testing.T, frame string, call func() error, victim *os.File) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- call() }()
-	time.Sleep(50 * time.Millisecond) // let the call park
+	waitBlocked(t, frame)
 	victim.Close()
 	select {
 	case err := <-done:
@@ -246,7 +247,7 @@ func checkCloseWakes(t *testing.T, call func() error, victim *os.File) {
 
 func TestCloseWakesBlockedRead(t *testing.T) {
 	r, _ := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	checkCloseWakes(t, func() error {
+	checkCloseWakes(t, "os.(*File).Read(", func() error {
 		_, err := r.Read(make([]byte, 1))
 		return err
 	}, r)
@@ -254,7 +255,7 @@ func TestCloseWakesBlockedRead(t *testing.T) {
 
 func TestCloseWakesBlockedWrite(t *testing.T) {
 	_, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	checkCloseWakes(t, func() error {
+	checkCloseWakes(t, "os.(*File).Write(", func() error {
 		_, err := w.Write(make([]byte, 8<<20)) // more than any pipe holds
 		return err
 	}, w)

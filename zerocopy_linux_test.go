@@ -572,7 +572,7 @@ func TestZeroCopyCloseWakes(t *testing.T) {
 	for name, setup := range cases {
 		t.Run(name, func(t *testing.T) {
 			call, victim := setup(t)
-			checkCloseWakes(t, call, victim)
+			checkCloseWakes(t, "pipe."+strings.Split(name, "/")[0]+"(", call, victim)
 		})
 	}
 }
