@@ -42,6 +42,7 @@ type VmspliceWriter struct {
 	cur     int             // index of the buffer being filled
 	pending int             // bytes of it written by Write or ReadFrom, not committed yet
 	total   uint64          // bytes handed to the pipe so far
+	gone    uint64          // of those, how many FIONREAD last showed consumed
 	unit    int             // mem is released in aligned runs of unit bytes (2 MiB with huge pages)
 	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
 	err     error           // sticky: the first error, or errWriterClosed
@@ -267,7 +268,7 @@ func (v *VmspliceWriter) usable() error {
 // have left the pipe, or else it gets fresh pages.
 func (v *VmspliceWriter) prepare(i int) error {
 	b := &v.bufs[i]
-	if b.fresh || v.reuse && v.leftPipe(b.end) {
+	if b.fresh || v.reuse && (b.end <= v.gone || v.leftPipe(b.end)) {
 		return nil
 	}
 	// Replace whole units around the buffer, so that huge pages stay whole;

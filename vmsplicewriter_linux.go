@@ -127,9 +127,15 @@ func (v *VmspliceWriter) send(b []byte) (int, error) {
 // committed after end, none before end is left. FIONREAD counts under the
 // pipe's lock, which a reader holds while it copies, so a page it has
 // counted out is released. An error counts as not shown.
+// One answer covers every buffer committed before the bytes still there, so
+// it is remembered: with many small buffers one ioctl serves several.
 func (v *VmspliceWriter) leftPipe(end uint64) bool {
 	n, err := buffered(v.w)
-	return err == nil && n >= 0 && uint64(n) <= v.total-end
+	if err != nil || n < 0 || uint64(n) > v.total {
+		return false
+	}
+	v.gone = v.total - uint64(n)
+	return end <= v.gone
 }
 
 // freshPages replaces the pages of b, which must be whole pages of the
