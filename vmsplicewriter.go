@@ -286,11 +286,6 @@ func (v *VmspliceWriter) prepare(i int) error {
 	return nil
 }
 
-// errNotWriteEnd is the error for a file vmsplice(2) cannot write to.
-func errNotWriteEnd(w *os.File) error {
-	return &os.PathError{Op: "vmsplice", Path: w.Name(), Err: syscall.EBADF}
-}
-
 var _ interface {
 	io.WriteCloser
 	io.ReaderFrom

@@ -36,9 +36,9 @@ func (v *VmspliceWriter) init(size int) error {
 		return err
 	}
 	if !writeEnd {
-		return errNotWriteEnd(v.w)
+		return &os.PathError{Op: "vmsplice", Path: v.w.Name(), Err: unix.EBADF}
 	}
-	if size > 1<<31 { // more than any pipe may hold (F_SETPIPE_SZ's limit)
+	if int64(size) > 1<<31 { // more than any pipe may hold (F_SETPIPE_SZ's limit)
 		return fmt.Errorf("pipe: NewVmspliceWriter: size %d above 2^31: %w", size, os.NewSyscallError("fcntl", unix.EINVAL))
 	}
 	page := os.Getpagesize()

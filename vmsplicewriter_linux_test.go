@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -437,7 +438,7 @@ func TestVmspliceWriterBadFiles(t *testing.T) {
 			t.Errorf("%s: NewVmspliceWriter = %v, %v; want nil, %v", tc.name, v, err, tc.want)
 		}
 	}
-	for _, size := range []int{0, -1, 1 << 40} {
+	for _, size := range []int{0, -1, math.MaxInt} {
 		v, err := pipe.NewVmspliceWriter(w, size)
 		if !errors.Is(err, syscall.EINVAL) || v != nil {
 			t.Errorf("size %d: NewVmspliceWriter = %v, %v; want nil, EINVAL", size, v, err)
