@@ -200,11 +200,16 @@ func (v *VmspliceWriter) ReadFrom(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	var total int64
-	for {
+	for empty := 0; ; {
 		b := v.bufs[v.cur].b
 		k, err := r.Read(b[v.pending:])
 		if k < 0 || k > len(b)-v.pending {
 			return total, fmt.Errorf("pipe: VmspliceWriter.ReadFrom: %T.Read returned %d", r, k)
+		}
+		if empty++; k > 0 {
+			empty = 0
+		} else if err == nil && empty == 100 { // as bufio gives up on a reader that never advances
+			return total, io.ErrNoProgress
 		}
 		v.pending += k
 		total += int64(k)
