@@ -1,0 +1,165 @@
+package pipe_test
+
+import (
+	"io"
+	"os"
+	"testing"
+
+	"github.com/pipe2go/pipe"
+)
+
+// benchPipe returns a 1 MiB pipe whose read end a goroutine splices to
+// /dev/null until EOF; finish closes the write end and checks that the
+// reader got want bytes.
+func benchPipe(b *testing.B) (w *os.File, finish func(want int64)) {
+	b.Helper()
+	r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	if _, err := pipe.SetCapacity(w, 1<<20); err != nil {
+		b.Skip(err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { null.Close() })
+	done := make(chan int64, 1)
+	go func() {
+		var total int64
+		for {
+			n, err := pipe.Splice(null, r, 1<<20, 0)
+			total += n
+			if err != nil || n == 0 {
+				done <- total
+				return
+			}
+		}
+	}()
+	return w, func(want int64) {
+		w.Close()
+		if got := <-done; got != want {
+			b.Fatalf("reader got %d bytes; want %d", got, want)
+		}
+	}
+}
+
+// touch writes one byte in each page of p, as a producer filling p would:
+// fresh pages fault in, and none is the shared zero page.
+func touch(p []byte, v byte) {
+	for i := 0; i < len(p); i += 4096 {
+		p[i] = v
+	}
+}
+
+// BenchmarkVmspliceWriter moves buffers into a 1 MiB pipe spliced to
+// /dev/null: Buffer and Commit with fresh pages (the default) and with
+// reuse, against Vmsplice of two Go heap buffers taken in turn and plain
+// Write. Each buffer has a byte written in every page first.
+func BenchmarkVmspliceWriter(b *testing.B) {
+	for _, size := range []int{64 << 10, 1 << 20} {
+		for _, way := range []string{"commit-fresh", "commit-reuse", "vmsplice-heap", "write"} {
+			b.Run("way="+way+"/buf="+sizeName(size), func(b *testing.B) {
+				w, finish := benchPipe(b)
+				var step func(i int) error
+				switch way {
+				case "commit-fresh", "commit-reuse":
+					v, err := pipe.NewVmspliceWriter(w, size)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer v.Close()
+					v.SetReuse(way == "commit-reuse")
+					step = func(i int) error {
+						p := v.Buffer()
+						touch(p, byte(i))
+						return v.Commit(len(p))
+					}
+				case "vmsplice-heap":
+					bufs := [2][]byte{make([]byte, size), make([]byte, size)}
+					step = func(i int) error {
+						p := bufs[i%2]
+						touch(p, byte(i))
+						_, err := pipe.Vmsplice(w, [][]byte{p}, 0)
+						return err
+					}
+				case "write":
+					p := make([]byte, size)
+					step = func(i int) error {
+						touch(p, byte(i))
+						_, err := w.Write(p)
+						return err
+					}
+				}
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := range b.N {
+					if err := step(i); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				finish(int64(b.N) * int64(size))
+			})
+		}
+	}
+}
+
+// endless reads copies of a 1 MiB block, as a producer generating data
+// would.
+type endless struct{ block []byte }
+
+func (e endless) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], e.block)
+	}
+	return n, nil
+}
+
+// BenchmarkVmspliceWriterCopy copies 1 MiB per operation from Go memory
+// into a 1 MiB pipe spliced to /dev/null: VmspliceWriter.Write and ReadFrom,
+// with fresh pages and with reuse, against w.Write and io.Copy to w.
+func BenchmarkVmspliceWriterCopy(b *testing.B) {
+	const op = 1 << 20
+	src := make([]byte, op)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	for _, way := range []string{"Write-fresh", "Write-reuse", "ReadFrom-fresh", "ReadFrom-reuse", "w.Write", "io.Copy"} {
+		b.Run("way="+way, func(b *testing.B) {
+			w, finish := benchPipe(b)
+			var v *pipe.VmspliceWriter
+			if way != "w.Write" && way != "io.Copy" {
+				var err error
+				if v, err = pipe.NewVmspliceWriter(w, op); err != nil {
+					b.Fatal(err)
+				}
+				v.SetReuse(way == "Write-reuse" || way == "ReadFrom-reuse")
+			}
+			b.SetBytes(op)
+			b.ResetTimer()
+			for range b.N {
+				var err error
+				switch way {
+				case "Write-fresh", "Write-reuse":
+					_, err = v.Write(src)
+				case "ReadFrom-fresh", "ReadFrom-reuse":
+					_, err = v.ReadFrom(io.LimitReader(endless{src}, op))
+				case "w.Write":
+					_, err = w.Write(src)
+				case "io.Copy":
+					_, err = io.Copy(w, io.LimitReader(endless{src}, op))
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if v != nil {
+				if err := v.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			finish(int64(b.N) * op)
+		})
+	}
+}

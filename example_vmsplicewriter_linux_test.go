@@ -1,0 +1,49 @@
+package pipe_test
+
+import (
+	"fmt"
+	"io"
+	"log"
+
+	"github.com/pipe2go/pipe"
+)
+
+// ExampleVmspliceWriter fills the writer's buffer in place and commits it:
+// the pipe takes the pages, not a copy. The reader copies the bytes out, so
+// SetReuse lets the writer refill its buffers in place once they have left
+// the pipe.
+func ExampleVmspliceWriter() {
+	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	v, err := pipe.NewVmspliceWriter(w, 64<<10)
+	if err != nil {
+		log.Fatal(err)
+	}
+	v.SetReuse(true) // the only reader below uses Read
+
+	done := make(chan string)
+	go func() {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			log.Fatal(err)
+		}
+		done <- fmt.Sprintf("read %d bytes: %q ... %q", len(b), b[:9], b[len(b)-9:])
+	}()
+
+	for i := range 3 {
+		n := copy(v.Buffer(), fmt.Sprintf("record %d\n", i))
+		if err := v.Commit(n); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Fprintf(v, "%d more bytes through Write\n", 28) // buffered until Close
+	if err := v.Close(); err != nil {
+		log.Fatal(err)
+	}
+	w.Close()
+	fmt.Println(<-done)
+	// Output: read 55 bytes: "record 0\n" ... "gh Write\n"
+}

@@ -1,0 +1,297 @@
+package pipe
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"syscall"
+)
+
+// VmspliceWriter moves data into a pipe with vmsplice(2) from buffers it owns.
+//
+// The kernel references the pages of a buffer handed to the pipe instead of
+// copying them, so the writer never lets anyone write to a page that the pipe
+// may still hold. Its buffers live outside the Go heap (mmap(2), page-aligned),
+// where the garbage collector cannot reuse them, and before a buffer is filled
+// again the writer replaces its pages with fresh ones (madvise(MADV_DONTNEED)):
+// the pipe keeps the old pages with the bytes committed, whoever ends up
+// holding them. That is right for every reader, including one that splices or
+// tees the data on to another pipe or splices it into a socket; it costs a
+// page fault and the kernel's zeroing of each page refilled. [SetReuse] trades
+// that for speed when every reader copies the bytes out.
+//
+// Use it as a [bufio.Writer]: fill [VmspliceWriter.Buffer] in place and
+// [VmspliceWriter.Commit] it, or [VmspliceWriter.Write] and
+// [VmspliceWriter.ReadFrom] (used by io.Copy), which copy into the buffers
+// and commit each one when it is full; [VmspliceWriter.Flush] commits what is
+// pending and [VmspliceWriter.Close] flushes and releases the buffers. Commits
+// wait in the runtime poller while the pipe is full, as [Vmsplice] does: the
+// write deadline of the write end applies ([os.ErrDeadlineExceeded]) and
+// closing it wakes the wait ([os.ErrClosed]); EPIPE means the reader is gone.
+// After an error, every later call returns that error. A VmspliceWriter is
+// not safe for concurrent use.
+//
+// Linux only: elsewhere [NewVmspliceWriter] fails with an error matching
+// [errors.ErrUnsupported] and there is no fallback to plain writes; write to
+// the file itself there.
+type VmspliceWriter struct {
+	w       *os.File
+	mem     []byte          // the buffers, one after another; a mapping of its own
+	bufs    []vbuf          // mem cut into buffers, used in turn
+	cur     int             // index of the buffer being filled
+	pending int             // bytes of it written by Write or ReadFrom, not committed yet
+	total   uint64          // bytes handed to the pipe so far
+	gone    uint64          // of those, how many FIONREAD last showed consumed
+	unit    int             // mem is released in aligned runs of unit bytes (2 MiB with huge pages)
+	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
+	err     error           // sticky: the first error, or errWriterClosed
+	cleanup runtime.Cleanup // unmaps mem if the writer is dropped unclosed
+}
+
+// vbuf is one buffer and what the pipe may hold of it.
+type vbuf struct {
+	b     []byte
+	fresh bool   // its pages are new since it was last committed: nothing else holds them
+	end   uint64 // total when it was last committed
+}
+
+var errWriterClosed = fmt.Errorf("pipe: VmspliceWriter: %w", os.ErrClosed)
+
+// NewVmspliceWriter prepares a writer for w, the write end of a pipe (or a
+// FIFO opened for writing), with buffers of size bytes rounded up to whole
+// pages, and to 2 MiB from 2 MiB on. It raises the pipe's capacity to hold
+// one buffer if it is smaller ([SetCapacity]), never lowers it, and maps
+// enough buffers to fill the pipe and one more. Where the buffers add up to
+// 1 MiB or more they are aligned to 2 MiB and advised for transparent huge
+// pages with madvise(MADV_HUGEPAGE): with /sys/kernel/mm/transparent_hugepage/
+// enabled set to "always" or "madvise" they get huge pages where memory
+// allows, with "never" they get 4 KiB pages and the writer is slower (in
+// /proc/self/smaps_rollup, AnonHugePages shows which). The writer does not
+// close w; the caller does, after [VmspliceWriter.Close].
+//
+// Errors: w nil gives [os.ErrInvalid], closed [os.ErrClosed], not a pipe's
+// write end [syscall.EBADF]; size <= 0 gives [syscall.EINVAL], a size the
+// pipe cannot be raised to hold gives SetCapacity's error, such as
+// [syscall.EPERM] above [MaxCapacity] without CAP_SYS_RESOURCE. Other
+// systems give an error matching [errors.ErrUnsupported].
+func NewVmspliceWriter(w *os.File, size int) (*VmspliceWriter, error) {
+	if w == nil {
+		return nil, &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
+	}
+	if size <= 0 {
+		return nil, fmt.Errorf("pipe: NewVmspliceWriter: size %d: %w", size, os.NewSyscallError("vmsplice", syscall.EINVAL))
+	}
+	v := &VmspliceWriter{w: w}
+	if err := v.init(size); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// SetReuse sets whether buffers are refilled in place (true) or get fresh
+// pages before each refill (false, the default).
+//
+// With reuse the writer refills a buffer only when ioctl(FIONREAD) shows that
+// no byte of it is left in the pipe: the pipe is a queue, so if the bytes
+// still buffered are no more than the bytes committed after that buffer, the
+// reader has consumed all of it. (When that cannot be shown, the buffer gets
+// fresh pages, as without reuse.) Leaving this pipe is not enough for every
+// reader: one that splices or tees the data into another pipe, or splices it
+// into a socket (TCP keeps the pages until they are acknowledged, a Unix
+// socket until its reader has read them), passes on references to the same
+// pages, and would deliver what the buffer holds later. So reuse is safe only
+// when every reader of the pipe, in any process, copies the bytes out: read(2)
+// (Read, io.Copy to a socket or a pipe from Go), splice(2) to a regular file
+// or to /dev/null, or vmsplice(2) of the read end.
+//
+// Reuse spares a page fault and the zeroing of each page, which is most of
+// the cost of a commit with a fast reader.
+func (v *VmspliceWriter) SetReuse(reuse bool) {
+	if v != nil {
+		v.reuse = reuse
+	}
+}
+
+// Buffer returns the free part of the current buffer, to be filled in place
+// and handed to the pipe with [VmspliceWriter.Commit]. It is empty after an
+// error or Close. Its contents are unspecified: zeros on fresh pages, old
+// data on reused ones. Do not use it after the next call of any other method.
+func (v *VmspliceWriter) Buffer() []byte {
+	if v == nil || v.err != nil || v.bufs == nil {
+		return nil
+	}
+	return v.bufs[v.cur].b[v.pending:]
+}
+
+// Commit hands the bytes written by Write and ReadFrom and not yet committed,
+// followed by the first n bytes of [VmspliceWriter.Buffer], to the pipe with
+// vmsplice(2), waiting while the pipe is full, and moves to the next buffer.
+// After Commit returns, the buffer may be changed: the pipe keeps its own
+// references to the pages, and the writer never writes to them again.
+//
+// n out of range gives [syscall.EINVAL] and changes nothing.
+func (v *VmspliceWriter) Commit(n int) error {
+	if err := v.usable(); err != nil {
+		return err
+	}
+	if n < 0 || n > len(v.bufs[v.cur].b)-v.pending {
+		return fmt.Errorf("pipe: VmspliceWriter.Commit(%d) with %d bytes free: %w",
+			n, len(v.bufs[v.cur].b)-v.pending, os.NewSyscallError("vmsplice", syscall.EINVAL))
+	}
+	return v.commit(v.pending + n)
+}
+
+// commit hands the current buffer's first n bytes to the pipe and prepares
+// the next buffer. Any failure is sticky.
+func (v *VmspliceWriter) commit(n int) error {
+	if n == 0 {
+		return nil
+	}
+	b := &v.bufs[v.cur]
+	sent, err := v.send(b.b[:n])
+	// Whatever went in, part or all, is the pipe's now: count it and never
+	// refill those pages until shown free or replaced.
+	v.total += uint64(sent)
+	b.fresh, b.end = false, v.total
+	v.pending = 0
+	v.cur = (v.cur + 1) % len(v.bufs)
+	if err == nil && sent < n {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		err = v.prepare(v.cur)
+	}
+	if err != nil {
+		v.err = err
+	}
+	return err
+}
+
+// Write copies p into the buffers, committing each as it fills up, and
+// returns how many bytes of p it took. Bytes left in a buffer that is not
+// full wait for the next Commit, Flush or Close.
+func (v *VmspliceWriter) Write(p []byte) (int, error) {
+	if err := v.usable(); err != nil {
+		return 0, err
+	}
+	written := 0
+	for len(p) > 0 {
+		b := v.bufs[v.cur].b
+		k := copy(b[v.pending:], p)
+		v.pending += k
+		written += k
+		p = p[k:]
+		if v.pending == len(b) {
+			if err := v.commit(v.pending); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// ReadFrom reads from r straight into the buffers until EOF or an error,
+// committing each buffer as it fills up, and returns how many bytes it read.
+// As with [bufio.Writer.ReadFrom], the last bytes wait for Flush or Close.
+// It is what io.Copy(v, r) uses.
+func (v *VmspliceWriter) ReadFrom(r io.Reader) (int64, error) {
+	if err := v.usable(); err != nil {
+		return 0, err
+	}
+	var total int64
+	for empty := 0; ; {
+		b := v.bufs[v.cur].b
+		k, err := r.Read(b[v.pending:])
+		if k < 0 || k > len(b)-v.pending {
+			return total, fmt.Errorf("pipe: VmspliceWriter.ReadFrom: %T.Read returned %d", r, k)
+		}
+		if empty++; k > 0 {
+			empty = 0
+		} else if err == nil && empty == 100 { // as bufio gives up on a reader that never advances
+			return total, io.ErrNoProgress
+		}
+		v.pending += k
+		total += int64(k)
+		if v.pending == len(b) {
+			if cerr := v.commit(v.pending); cerr != nil {
+				return total, cerr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Flush commits the bytes written by Write and ReadFrom that are not yet in
+// the pipe.
+func (v *VmspliceWriter) Flush() error {
+	if err := v.usable(); err != nil {
+		return err
+	}
+	return v.commit(v.pending)
+}
+
+// Close flushes the writer and unmaps its buffers: the pipe keeps the pages
+// it holds, with the bytes committed. It does not close the pipe. Close
+// returns the flush's error or the writer's earlier one; calls after Close
+// give [os.ErrClosed].
+func (v *VmspliceWriter) Close() error {
+	if v != nil && v.err == errWriterClosed {
+		return v.err
+	}
+	if v == nil || v.bufs == nil {
+		return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
+	}
+	err := v.err
+	if err == nil {
+		err = v.commit(v.pending)
+	}
+	v.release()
+	v.err = errWriterClosed
+	return err
+}
+
+// usable returns the error that stops v from taking data, if any.
+func (v *VmspliceWriter) usable() error {
+	switch {
+	case v == nil:
+		return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
+	case v.err != nil:
+		return v.err
+	case v.bufs == nil: // the zero value
+		return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
+	}
+	return nil
+}
+
+// prepare makes buffer i safe to fill: it is fresh, or (with reuse) shown to
+// have left the pipe, or else it gets fresh pages.
+func (v *VmspliceWriter) prepare(i int) error {
+	b := &v.bufs[i]
+	if b.fresh || v.reuse && (b.end <= v.gone || v.leftPipe(b.end)) {
+		return nil
+	}
+	// Replace whole units around the buffer, so that huge pages stay whole;
+	// every other buffer is committed, so any of them may be replaced.
+	start := (i * len(b.b)) / v.unit * v.unit
+	end := min(((i+1)*len(b.b)+v.unit-1)/v.unit*v.unit, len(v.mem))
+	if err := freshPages(v.mem[start:end]); err != nil {
+		return err
+	}
+	for j := range v.bufs {
+		if lo := j * len(b.b); lo >= start && lo+len(b.b) <= end {
+			v.bufs[j].fresh = true
+		}
+	}
+	return nil
+}
+
+var _ interface {
+	io.WriteCloser
+	io.ReaderFrom
+} = (*VmspliceWriter)(nil)

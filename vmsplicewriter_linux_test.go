@@ -1,0 +1,778 @@
+package pipe_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/pipe2go/pipe"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	helpers["vmsplice-reader"] = helperRecordReader
+	helpers["vmsplice-eperm"] = helperVmspliceEPERM
+}
+
+// records is an endless stream of numbered records: each is its sequence
+// number (8 bytes), its length (4 bytes) and a payload of 1 to 3000 bytes
+// cut from a fixed random table at a place the number chooses. Writer and
+// reader each run one from the start; the reader compares every byte.
+type records struct {
+	seq uint64
+	rec []byte // the current record
+	off int    // how much of rec has been produced
+}
+
+var recordTable = func() []byte {
+	b := make([]byte, 1<<16)
+	rand.NewChaCha8([32]byte{'v', 'm', 's'}).Read(b)
+	return b
+}()
+
+// next makes the following record current.
+func (g *records) next() {
+	g.seq++
+	n := 1 + int(g.seq*7919%3000)
+	start := int(g.seq * 104729 % uint64(len(recordTable)-3000))
+	g.rec = binary.LittleEndian.AppendUint64(g.rec[:0], g.seq)
+	g.rec = binary.LittleEndian.AppendUint32(g.rec, uint32(n))
+	g.rec = append(g.rec, recordTable[start:start+n]...)
+	g.off = 0
+}
+
+// fill fills b with the next bytes of the stream.
+func (g *records) fill(b []byte) {
+	for len(b) > 0 {
+		if g.off == len(g.rec) {
+			g.next()
+		}
+		k := copy(b, g.rec[g.off:])
+		g.off += k
+		b = b[k:]
+	}
+}
+
+// Read makes records an io.Reader, for ReadFrom.
+func (g *records) Read(b []byte) (int, error) {
+	g.fill(b)
+	return len(b), nil
+}
+
+// checker compares what arrives with the stream, record by record.
+type checker struct {
+	want  records
+	buf   []byte
+	total int64
+}
+
+// check compares b, the next bytes read, and describes the first
+// difference.
+func (c *checker) check(b []byte) error {
+	for len(b) > 0 {
+		if c.want.off == len(c.want.rec) {
+			c.want.next()
+		}
+		rest := c.want.rec[c.want.off:]
+		k := min(len(rest), len(b))
+		if !bytes.Equal(b[:k], rest[:k]) {
+			i := 0
+			for b[i] == rest[i] {
+				i++
+			}
+			return fmt.Errorf("byte %d of the stream, byte %d of record %d (%d bytes): got %#x, want %#x",
+				c.total+int64(i), c.want.off+i, c.want.seq, len(c.want.rec), b[i], rest[i])
+		}
+		c.want.off += k
+		c.total += int64(k)
+		b = b[k:]
+	}
+	return nil
+}
+
+// consume reads r to EOF in chunks of chunk bytes, pausing pause after each
+// read, checks every record and returns the bytes read.
+func consume(r io.Reader, chunk int, pause time.Duration) (int64, error) {
+	c := &checker{buf: make([]byte, chunk)}
+	for {
+		n, err := r.Read(c.buf)
+		if cerr := c.check(c.buf[:n]); cerr != nil {
+			return c.total, cerr
+		}
+		if err == io.EOF {
+			return c.total, nil
+		}
+		if err != nil {
+			return c.total, err
+		}
+		if pause > 0 {
+			time.Sleep(pause) // a slow reader: the writer waits on a full pipe
+		}
+	}
+}
+
+// helperRecordReader is a reader in another process: it checks the records
+// on descriptor 3 and prints how many bytes it read.
+func helperRecordReader() int {
+	chunk, _ := strconv.Atoi(os.Getenv("VMSPLICE_CHUNK"))
+	pause, _ := time.ParseDuration(os.Getenv("VMSPLICE_PAUSE"))
+	n, err := consume(os.NewFile(3, "|0"), max(chunk, 1), pause)
+	if err != nil {
+		fmt.Println("reader:", err)
+		return 1
+	}
+	fmt.Println(n)
+	return 0
+}
+
+// childCmd re-runs the test binary in role, killed when the test ends.
+func childCmd(t *testing.T, role string, env ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), exe)
+	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+role, "GORACE=atexit_sleep_ms=0")...)
+	return cmd
+}
+
+// produce writes total bytes of records through v in the ways a user can:
+// Buffer and Commit of whole and partial buffers, Write of odd sizes, and
+// ReadFrom; it collects garbage every few steps, then closes v.
+func produce(v *pipe.VmspliceWriter, total int64, seed uint64) error {
+	g := &records{}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var sent int64
+	for step := 0; sent < total; step++ {
+		left := total - sent
+		switch rng.IntN(4) {
+		case 0, 1: // fill in place
+			b := v.Buffer()
+			n := len(b)
+			if rng.IntN(3) == 0 {
+				n = rng.IntN(n + 1)
+			}
+			n = int(min(int64(n), left))
+			g.fill(b[:n])
+			if err := v.Commit(n); err != nil {
+				return fmt.Errorf("Commit(%d) after %d bytes: %w", n, sent, err)
+			}
+			sent += int64(n)
+		case 2:
+			p := make([]byte, min(int64(rng.IntN(3*len(v.Buffer())+2)), left))
+			g.fill(p)
+			n, err := v.Write(p)
+			sent += int64(n)
+			if err != nil || n != len(p) {
+				return fmt.Errorf("Write(%d bytes) = %d, %v", len(p), n, err)
+			}
+		case 3:
+			want := min(int64(rng.IntN(2*len(v.Buffer())+2)), left)
+			n, err := v.ReadFrom(io.LimitReader(g, want))
+			sent += n
+			if err != nil || n != want {
+				return fmt.Errorf("ReadFrom(%d bytes) = %d, %v", want, n, err)
+			}
+		}
+		if step%8 == 0 {
+			runtime.GC()
+		}
+	}
+	return v.Close()
+}
+
+// reader is a way to consume the pipe: it returns the bytes read, checked.
+type recordReader struct {
+	name string
+	read func(t *testing.T, r *os.File) <-chan readResult
+}
+
+type readResult struct {
+	n   int64
+	err error
+}
+
+func goReader(chunk int, pause time.Duration) func(t *testing.T, r *os.File) <-chan readResult {
+	return func(t *testing.T, r *os.File) <-chan readResult {
+		out := make(chan readResult, 1)
+		go func() {
+			n, err := consume(r, chunk, pause)
+			r.Close()
+			out <- readResult{n, err}
+		}()
+		return out
+	}
+}
+
+// childReader reads in another process; r is closed in this one.
+func childReader(chunk int, pause time.Duration) func(t *testing.T, r *os.File) <-chan readResult {
+	return func(t *testing.T, r *os.File) <-chan readResult {
+		cmd := childCmd(t, "vmsplice-reader", "VMSPLICE_CHUNK="+strconv.Itoa(chunk), "VMSPLICE_PAUSE="+pause.String())
+		cmd.ExtraFiles = []*os.File{r}
+		var stdout strings.Builder
+		cmd.Stdout = &stdout
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		out := make(chan readResult, 1)
+		go func() {
+			err := cmd.Wait()
+			s := strings.TrimSpace(stdout.String())
+			n, perr := strconv.ParseInt(s, 10, 64)
+			if err == nil && perr != nil {
+				err = perr
+			}
+			if err != nil {
+				err = fmt.Errorf("child: %v: %s", err, s)
+			}
+			out <- readResult{n, err}
+		}()
+		return out
+	}
+}
+
+// TestVmspliceWriterIntegrity sends numbered records through buffers of odd
+// sizes and page multiples, with fresh pages and with reuse, to a fast
+// reader, a slow one and one in another process, forcing garbage
+// collections throughout and after Close, and checks every record.
+func TestVmspliceWriterIntegrity(t *testing.T) {
+	page := os.Getpagesize()
+	sizes := []int{1000, 100_000, 1_000_000, page, 16 * page, 256 * page, 2 << 20}
+	readers := []recordReader{
+		{"fast", goReader(1<<20, 0)},
+		{"slow", goReader(3000, 200*time.Microsecond)},
+		{"process", childReader(64<<10, 0)},
+	}
+	for _, size := range sizes {
+		for _, reuse := range []bool{false, true} {
+			for _, rd := range readers {
+				name := fmt.Sprintf("size=%d/reuse=%v/reader=%s", size, reuse, rd.name)
+				t.Run(name, func(t *testing.T) {
+					r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+					v, err := pipe.NewVmspliceWriter(w, size)
+					if errors.Is(err, syscall.EPERM) {
+						t.Skipf("NewVmspliceWriter(%d): %v (needs CAP_SYS_RESOURCE above pipe-max-size)", size, err)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					v.SetReuse(reuse)
+					total := int64(4 << 20)
+					if rd.name == "slow" {
+						total = 1 << 20
+					}
+					got := rd.read(t, r)
+					if err := produce(v, total, uint64(size)); err != nil {
+						w.Close()
+						t.Fatalf("writer: %v; reader: %v", err, (<-got).err)
+					}
+					// The pipe may still hold pages of the unmapped buffers;
+					// collect garbage and map new memory over the old
+					// addresses before the reader is done.
+					runtime.GC()
+					scribble(t, w, size)
+					w.Close()
+					res := <-got
+					if res.err != nil {
+						t.Fatal(res.err)
+					}
+					if res.n != total {
+						t.Fatalf("reader got %d bytes; want %d", res.n, total)
+					}
+				})
+			}
+		}
+	}
+}
+
+// scribble maps a new writer's buffers, likely at the addresses a closed one
+// used, and fills them with 0xff, without committing.
+func scribble(t *testing.T, w *os.File, size int) {
+	t.Helper()
+	v, err := pipe.NewVmspliceWriter(w, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		b := v.Buffer()
+		for i := range b {
+			b[i] = 0xff
+		}
+		v.Write(b[:0])
+	}
+	v.SetReuse(true)
+	v.Close()
+}
+
+// TestVmspliceWriterOnwardReaders hands buffers to a reader that splices or
+// tees them on, out of the pipe, into a socket or another pipe, and refills
+// them at once: with fresh pages (the default) what arrives is what was
+// committed; with SetReuse it is what the buffer holds later, as SetReuse's
+// doc warns.
+func TestVmspliceWriterOnwardReaders(t *testing.T) {
+	onward := map[string]func(t *testing.T, r *os.File) (move func() error, out io.Reader){
+		"splice-to-unix-socket": func(t *testing.T, r *os.File) (func() error, io.Reader) {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := socketConn(t, fds[0]), socketConn(t, fds[1])
+			return func() error { _, err := pipe.Splice(a, r, 1<<20, 0); return err }, b
+		},
+		"splice-to-tcp": func(t *testing.T, r *os.File) (func() error, io.Reader) {
+			a, b := tcpPair(t)
+			return func() error { _, err := pipe.Splice(a, r, 1<<20, 0); return err }, b
+		},
+		"splice-to-pipe": func(t *testing.T, r *os.File) (func() error, io.Reader) {
+			r2, w2 := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+			return func() error { _, err := pipe.Splice(w2, r, 1<<20, 0); return err }, r2
+		},
+		"tee-to-pipe": func(t *testing.T, r *os.File) (func() error, io.Reader) {
+			r2, w2 := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+			return func() error {
+				if _, err := pipe.Tee(w2, r, 1<<20, 0); err != nil {
+					return err
+				}
+				_, err := r.Read(make([]byte, 1<<20)) // consumes this pipe's copy
+				return err
+			}, r2
+		},
+	}
+	for name, setup := range onward {
+		for _, reuse := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/reuse=%v", name, reuse), func(t *testing.T) {
+				r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+				page := os.Getpagesize()
+				if _, err := pipe.SetCapacity(w, page); err != nil {
+					t.Fatal(err)
+				}
+				v, err := pipe.NewVmspliceWriter(w, page) // two buffers of a page
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer v.Close()
+				v.SetReuse(reuse)
+				move, out := setup(t, r)
+				var want []byte
+				for i := range 3 { // buffers A, B, then A again
+					b := v.Buffer()
+					fill := bytes.Repeat([]byte{'a' + byte(i)}, len(b))
+					copy(b, fill)
+					if err := v.Commit(len(b)); err != nil {
+						t.Fatal(err)
+					}
+					if err := move(); err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, fill...)
+				}
+				got := make([]byte, len(want))
+				if _, err := io.ReadFull(out, got); err != nil {
+					t.Fatal(err)
+				}
+				intact := bytes.Equal(got, want)
+				switch {
+				case !reuse && !intact:
+					t.Errorf("fresh pages: the reader got %q...; want %q...", got[:1], want[:1])
+				case reuse && intact:
+					t.Errorf("reuse: the onward reader got the committed bytes; SetReuse's warning is stale for %s", name)
+				}
+			})
+		}
+	}
+}
+
+// socketConn wraps a socket descriptor as a net.Conn.
+func socketConn(t *testing.T, fd int) *net.UnixConn {
+	t.Helper()
+	f := os.NewFile(uintptr(fd), "socket")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.UnixConn)
+}
+
+func TestVmspliceWriterBadFiles(t *testing.T) {
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	closedR, closedW := newPipe(t, pipe.O_CLOEXEC)
+	closedR.Close()
+	closedW.Close()
+	regular, err := os.CreateTemp(t.TempDir(), "regular")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer regular.Close()
+	for _, tc := range []struct {
+		name string
+		f    *os.File
+		want error
+	}{
+		{"nil", nil, os.ErrInvalid},
+		{"closed", closedW, os.ErrClosed},
+		{"read-end", r, syscall.EBADF},
+		{"regular-file", regular, syscall.EBADF},
+	} {
+		v, err := pipe.NewVmspliceWriter(tc.f, 4096)
+		if !errors.Is(err, tc.want) || v != nil {
+			t.Errorf("%s: NewVmspliceWriter = %v, %v; want nil, %v", tc.name, v, err, tc.want)
+		}
+	}
+	for _, size := range []int{0, -1, math.MaxInt} {
+		v, err := pipe.NewVmspliceWriter(w, size)
+		if !errors.Is(err, syscall.EINVAL) || v != nil {
+			t.Errorf("size %d: NewVmspliceWriter = %v, %v; want nil, EINVAL", size, v, err)
+		}
+	}
+}
+
+// TestVmspliceWriterAboveMaxIsEPERM asks, as an unprivileged user, for
+// buffers larger than pipe-max-size.
+func TestVmspliceWriterAboveMaxIsEPERM(t *testing.T) {
+	cmd := childCmd(t, "vmsplice-eperm")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+func helperVmspliceEPERM() int {
+	const nobody = 65534
+	if os.Geteuid() == 0 {
+		for _, err := range []error{syscall.Setgroups(nil), syscall.Setgid(nobody), syscall.Setuid(nobody)} {
+			if err != nil {
+				fmt.Println("dropping privileges:", err)
+				return 1
+			}
+		}
+	}
+	max, err := pipe.MaxCapacity()
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer r.Close()
+	defer w.Close()
+	v, err := pipe.NewVmspliceWriter(w, max)
+	if err != nil {
+		fmt.Printf("NewVmspliceWriter(pipe-max-size %d): %v\n", max, err)
+		return 1
+	}
+	v.Close()
+	if v, err := pipe.NewVmspliceWriter(w, max+1); !errors.Is(err, syscall.EPERM) {
+		fmt.Printf("uid %d: NewVmspliceWriter(%d) = %v, %v; want EPERM\n", os.Geteuid(), max+1, v, err)
+		return 1
+	}
+	return 0
+}
+
+func TestVmspliceWriterMisuse(t *testing.T) {
+	_, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	v, err := pipe.NewVmspliceWriter(w, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(v.Buffer()); got != os.Getpagesize() {
+		t.Errorf("len(Buffer()) = %d; want one page, %d", got, os.Getpagesize())
+	}
+	for _, n := range []int{-1, len(v.Buffer()) + 1} {
+		if err := v.Commit(n); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Commit(%d) = %v; want EINVAL", n, err)
+		}
+	}
+	v.Write([]byte("abc"))
+	if got := len(v.Buffer()); got != os.Getpagesize()-3 {
+		t.Errorf("after Write of 3 bytes, len(Buffer()) = %d; want %d", got, os.Getpagesize()-3)
+	}
+	if err := v.Commit(len(v.Buffer()) + 1); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Commit past the free space = %v; want EINVAL", err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pipe.Buffered(w); n != 3 || err != nil {
+		t.Errorf("Close flushed %d bytes, %v; want 3", n, err)
+	}
+	if b := v.Buffer(); b != nil {
+		t.Errorf("Buffer after Close = %d bytes; want nil", len(b))
+	}
+	for name, call := range map[string]func() error{
+		"Commit":   func() error { return v.Commit(0) },
+		"Write":    func() error { _, err := v.Write([]byte{1}); return err },
+		"ReadFrom": func() error { _, err := v.ReadFrom(strings.NewReader("x")); return err },
+		"Flush":    v.Flush,
+		"Close":    v.Close,
+	} {
+		if err := call(); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("%s after Close = %v; want os.ErrClosed", name, err)
+		}
+	}
+	for _, v := range []*pipe.VmspliceWriter{nil, new(pipe.VmspliceWriter)} {
+		v.SetReuse(true)
+		if b := v.Buffer(); b != nil {
+			t.Errorf("%#v.Buffer() = %d bytes", v, len(b))
+		}
+		for name, call := range map[string]func() error{
+			"Commit":   func() error { return v.Commit(0) },
+			"Write":    func() error { _, err := v.Write([]byte{1}); return err },
+			"ReadFrom": func() error { _, err := v.ReadFrom(strings.NewReader("x")); return err },
+			"Flush":    v.Flush,
+			"Close":    v.Close,
+		} {
+			if err := call(); !errors.Is(err, os.ErrInvalid) {
+				t.Errorf("%s on %#v = %v; want os.ErrInvalid", name, v, err)
+			}
+		}
+	}
+}
+
+// fullWriter returns a writer for a pipe that nobody reads, its buffer
+// filled, and the pipe filled by a first Commit.
+func fullWriter(t *testing.T) (r, w *os.File, v *pipe.VmspliceWriter) {
+	t.Helper()
+	r, w = newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	c, err := pipe.Capacity(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err = pipe.NewVmspliceWriter(w, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	if err := v.Commit(len(v.Buffer())); err != nil {
+		t.Fatal(err)
+	}
+	return r, w, v
+}
+
+// parked waits until a goroutine is waiting in the runtime poller inside a
+// VmspliceWriter method.
+func parked(t *testing.T, done <-chan error) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("the call returned %v instead of waiting", err)
+		default:
+		}
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "[IO wait") && strings.Contains(g, "VmspliceWriter") {
+				return
+			}
+		}
+	}
+	t.Fatal("the call never parked in the poller")
+}
+
+func TestVmspliceWriterCloseWakesCommit(t *testing.T) {
+	_, w, v := fullWriter(t)
+	done := make(chan error, 1)
+	go func() { done <- v.Commit(len(v.Buffer())) }()
+	parked(t, done)
+	w.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Commit after Close of w = %v; want os.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close of w did not wake Commit")
+	}
+	if err := v.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Close = %v; want the sticky os.ErrClosed", err)
+	}
+}
+
+func TestVmspliceWriterDeadline(t *testing.T) {
+	_, w, v := fullWriter(t)
+	w.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := v.Write(make([]byte, 2*len(v.Buffer()))); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write past the deadline = %v; want os.ErrDeadlineExceeded", err)
+	}
+	w.SetWriteDeadline(time.Time{})
+	if err := v.Flush(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Flush after the error = %v; want it again", err)
+	}
+}
+
+func TestVmspliceWriterNoReaderIsEPIPE(t *testing.T) {
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	v, err := pipe.NewVmspliceWriter(w, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	r.Close()
+	if err := v.Commit(10); !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("Commit with no reader = %v; want EPIPE", err)
+	}
+}
+
+// TestVmspliceWriterWaitDoesNotSpin measures the CPU time of a Commit that
+// waits half a second on a full pipe.
+func TestVmspliceWriterWaitDoesNotSpin(t *testing.T) {
+	r, _, v := fullWriter(t)
+	done := make(chan error, 1)
+	go func() { done <- v.Commit(len(v.Buffer())) }()
+	parked(t, done)
+	cpu := func() time.Duration {
+		var ru unix.Rusage
+		if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	before := cpu()
+	time.Sleep(500 * time.Millisecond)
+	used := cpu() - before
+	go io.Copy(io.Discard, r)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if used > 150*time.Millisecond {
+		t.Errorf("a Commit waiting 500ms used %v of CPU; it spins", used)
+	}
+}
+
+// mapping returns the /proc/self/smaps entry of the mapping holding addr,
+// or "" if none does.
+func mapping(t *testing.T, addr uintptr) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skip(err)
+	}
+	var cur []string
+	found := ""
+	for line := range strings.Lines(string(b)) {
+		var lo, hi uintptr
+		if n, _ := fmt.Sscanf(line, "%x-%x ", &lo, &hi); n == 2 {
+			if found != "" {
+				break
+			}
+			cur = cur[:0]
+			if lo <= addr && addr < hi {
+				found = line
+			}
+		}
+		if found != "" {
+			cur = append(cur, line)
+		}
+	}
+	return strings.Join(cur, "")
+}
+
+// TestVmspliceWriterHugePages checks that buffers of 1 MiB and more get
+// transparent huge pages where the system gives them on madvise.
+func TestVmspliceWriterHugePages(t *testing.T) {
+	mode, _ := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if !bytes.Contains(mode, []byte("[madvise]")) && !bytes.Contains(mode, []byte("[always]")) {
+		t.Skipf("transparent_hugepage/enabled is %q", bytes.TrimSpace(mode))
+	}
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	v, err := pipe.NewVmspliceWriter(w, 1<<20)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer v.Close()
+	v.SetReuse(true)
+	go io.Copy(io.Discard, r)
+	for range 4 {
+		b := v.Buffer()
+		for i := range b {
+			b[i] = byte(i)
+		}
+		if err := v.Commit(len(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := v.Buffer()
+	addr := uintptr(unsafe.Pointer(&b[0]))
+	if addr%(1<<20) != 0 {
+		t.Errorf("buffer at %#x is not aligned to 1 MiB", addr)
+	}
+	smaps := mapping(t, addr)
+	if !strings.Contains(smaps, "hg") {
+		t.Errorf("mapping not advised for huge pages (no hg in VmFlags):\n%s", smaps)
+	}
+	var kb int
+	for line := range strings.Lines(smaps) {
+		fmt.Sscanf(line, "AnonHugePages: %d kB", &kb)
+		if strings.HasPrefix(line, "AnonHugePages:") {
+			break
+		}
+	}
+	if kb == 0 {
+		t.Logf("no huge pages were given (memory fragmented?):\n%s", smaps)
+	}
+}
+
+// TestVmspliceWriterDroppedIsUnmapped drops a writer without Close and
+// waits for the garbage collector to unmap its buffers.
+func TestVmspliceWriterDroppedIsUnmapped(t *testing.T) {
+	_, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	addr := func() uintptr {
+		v, err := pipe.NewVmspliceWriter(w, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uintptr(unsafe.Pointer(&v.Buffer()[0]))
+	}()
+	if mapping(t, addr) == "" {
+		t.Fatalf("no mapping at %#x", addr)
+	}
+	for start := time.Now(); mapping(t, addr) != ""; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the buffers of a dropped writer are still mapped")
+		}
+		runtime.GC()
+	}
+}
+
+// TestVmspliceWriterIoCopy uses the writer as io.Copy's destination.
+func TestVmspliceWriterIoCopy(t *testing.T) {
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	v, err := pipe.NewVmspliceWriter(w, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := goReader(64<<10, 0)(t, r)
+	const total = 3 << 20
+	if n, err := io.Copy(v, bufio.NewReader(io.LimitReader(&records{}, total))); n != total || err != nil {
+		t.Fatalf("io.Copy = %d, %v", n, err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if res := <-got; res.n != total || res.err != nil {
+		t.Fatalf("reader: %d bytes, %v; want %d", res.n, res.err, total)
+	}
+}

@@ -1,0 +1,22 @@
+//go:build !linux
+
+package pipe
+
+// Only Linux has vmsplice(2): the writer cannot be made, and the methods it
+// would use are never reached.
+
+func (v *VmspliceWriter) init(size int) error {
+	return unsupported("VmspliceWriter (vmsplice(2))")
+}
+
+func (v *VmspliceWriter) release() {}
+
+func (v *VmspliceWriter) send(b []byte) (int, error) {
+	return 0, unsupported("VmspliceWriter (vmsplice(2))")
+}
+
+func (v *VmspliceWriter) leftPipe(end uint64) bool { return false }
+
+func freshPages(b []byte) error {
+	return unsupported("VmspliceWriter (vmsplice(2))")
+}
