@@ -3,7 +3,6 @@ package pipe_test
 import (
 	"io"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/pipe2go/pipe"
@@ -81,108 +80,6 @@ func BenchmarkVmsplice(b *testing.B) {
 				w.Close()
 				if n := got(); n != int64(b.N)*int64(size) {
 					b.Fatalf("reader got %d bytes; want %d", n, int64(b.N)*int64(size))
-				}
-			})
-		}
-	}
-}
-
-// copyBench is one pairing of BenchmarkCopy: setup returns the source and
-// destination of each 1 MiB operation, reset prepares them for the next one,
-// and finish stops the helpers.
-type copyBench struct {
-	name  string
-	setup func(b *testing.B) (dst io.Writer, src io.Reader, reset func(), finish func())
-}
-
-const copyOp = 1 << 20
-
-// pipeFed returns the read end of a 1 MiB pipe fed endlessly, by Vmsplice so that the
-// feeding costs little, until finish.
-func pipeFed(b *testing.B) (*os.File, func()) {
-	r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	if _, err := pipe.SetCapacity(w, 1<<20); err != nil {
-		b.Skip(err)
-	}
-	buf := make([]byte, 1<<20)
-	go func() {
-		for {
-			if _, err := pipe.Vmsplice(w, [][]byte{buf}, 0); err != nil {
-				return
-			}
-		}
-	}()
-	return r, func() { r.Close(); w.Close() }
-}
-
-var copyBenches = []copyBench{
-	{"pipe-devnull", func(b *testing.B) (io.Writer, io.Reader, func(), func()) {
-		r, stop := pipeFed(b)
-		return devNull(b), r, func() {}, stop
-	}},
-	{"pipe-file", func(b *testing.B) (io.Writer, io.Reader, func(), func()) {
-		r, stop := pipeFed(b)
-		f, err := os.Create(filepath.Join(b.TempDir(), "dst"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return f, r, func() { f.Seek(0, io.SeekStart) }, func() { stop(); f.Close() }
-	}},
-	{"file-pipe", func(b *testing.B) (io.Writer, io.Reader, func(), func()) {
-		name := filepath.Join(b.TempDir(), "src")
-		if err := os.WriteFile(name, make([]byte, copyOp), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		f, err := os.Open(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-		wait := drain(b, r)
-		return w, f, func() { f.Seek(0, io.SeekStart) }, func() { w.Close(); wait(); f.Close() }
-	}},
-	{"pipe-tcp", func(b *testing.B) (io.Writer, io.Reader, func(), func()) {
-		r, stop := pipeFed(b)
-		a, peer := tcpPair(b)
-		go io.Copy(io.Discard, peer)
-		return a, r, func() {}, func() { stop(); a.Close() }
-	}},
-	{"tcp-pipe", func(b *testing.B) (io.Writer, io.Reader, func(), func()) {
-		a, peer := tcpPair(b)
-		go func() {
-			buf := make([]byte, 1<<20)
-			for {
-				if _, err := peer.Write(buf); err != nil {
-					return
-				}
-			}
-		}()
-		r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-		wait := drain(b, r)
-		return w, a, func() {}, func() { a.Close(); peer.Close(); w.Close(); wait() }
-	}},
-}
-
-// BenchmarkCopy compares Copy with io.Copy, 1 MiB per operation, for each
-// pairing Copy splices.
-func BenchmarkCopy(b *testing.B) {
-	for _, cb := range copyBenches {
-		for _, method := range []string{"Copy", "io.Copy"} {
-			b.Run("path="+cb.name+"/method="+method, func(b *testing.B) {
-				copyFn := pipe.Copy
-				if method == "io.Copy" {
-					copyFn = io.Copy
-				}
-				dst, src, reset, finish := cb.setup(b)
-				defer finish()
-				b.SetBytes(copyOp)
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					reset()
-					n, err := copyFn(dst, io.LimitReader(src, copyOp))
-					if err != nil || n != copyOp {
-						b.Fatalf("copy = %d, %v; want %d", n, err, copyOp)
-					}
 				}
 			})
 		}

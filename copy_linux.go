@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +52,11 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 	d, s, err := openBoth("splice", dc, sc)
 	if err != nil || d.flags&unix.O_APPEND != 0 {
 		return 0, false, nil
+	}
+	if _, socket := inner.(interface{ CloseRead() error }); socket { // *net.TCPConn, *net.UnixConn
+		if bp := getBufPipe(); bp != nil {
+			return staged(dst, src, d, s, bp)
+		}
 	}
 	for {
 		chunk := copyChunk
@@ -102,3 +109,127 @@ func samePipe(d, s *fdConn) bool {
 	})
 	return err == nil && errno == nil && ds.Mode&unix.S_IFMT == unix.S_IFIFO && ds.Dev == ss.Dev && ds.Ino == ss.Ino
 }
+
+// spliceCall returns the transfer call that splices up to n bytes.
+func spliceCall(n int) func(dfd, sfd int) (int, error) {
+	return func(dfd, sfd int) (int, error) {
+		// No SPLICE_F_MORE: on a socket it would hold back the last bytes.
+		m, err := unix.Splice(sfd, nil, dfd, nil, n, SPLICE_F_NONBLOCK)
+		return int(m), err
+	}
+}
+
+// staged copies from a socket s into d, which must be a pipe for any
+// splice to work, through the buffer pipe bp: each round drains what the
+// socket holds into bp, up to 1 MiB in one call, then pumps it all into d.
+// Spliced straight into d, a socket moves only what d has room for per
+// call, and internal/poll's own splice, which io.Copy uses from a socket
+// to a pipe, goes through such a buffer pipe too (BenchmarkCopy: tcp-pipe,
+// unix-pipe).
+func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written int64, handled bool, err error) {
+	lr, limited := src.(*io.LimitedReader)
+	defer func() { putBufPipe(bp) }()
+	for {
+		chunk := copyChunk
+		if limited && lr.N < int64(chunk) {
+			chunk = int(lr.N)
+		}
+		n, err := transfer("splice", bp.wc, s, 0, spliceCall(chunk))
+		switch {
+		case err == errRefused:
+			m, err := readWrite(dst, src)
+			return written + m, true, err
+		case written == 0 && errors.Is(err, unix.EINVAL):
+			return 0, false, nil // not a pipe: io.Copy's turn
+		case err != nil || n == 0:
+			return written, true, err
+		}
+		if limited {
+			lr.N -= n
+		}
+		bp.held += n
+		for bp.held > 0 {
+			m, err := transfer("splice", d, bp.rc, 0, spliceCall(int(bp.held)))
+			written += m
+			bp.held -= m
+			if err == nil && m == 0 {
+				err = io.ErrUnexpectedEOF // bp held data yet gave none
+			}
+			if written == 0 && errors.Is(err, unix.EINVAL) {
+				// d is no pipe: give back the bytes drained so far, which
+				// io.Copy cannot have, by failing loudly.
+				return 0, true, fmt.Errorf("pipe: Copy: destination %s refuses splice after %d bytes were read from %s: %w",
+					nameOf(d.c), bp.held, nameOf(s.c), err)
+			}
+			if err != nil {
+				return written, true, err
+			}
+		}
+		if limited && lr.N <= 0 {
+			return written, true, nil
+		}
+	}
+}
+
+// A bufPipe is a pipe of Copy's own, between a socket and the destination
+// pipe. Its descriptors are raw: only Copy uses them, never waiting on them.
+type bufPipe struct {
+	rc, wc *fdConn // the read and write ends
+	held   int64   // bytes in the pipe
+}
+
+// bufPipes keeps buffer pipes between Copy calls; a pipe the pool drops is
+// closed by its cleanup.
+var bufPipes sync.Pool
+
+func getBufPipe() *bufPipe {
+	if bp, ok := bufPipes.Get().(*bufPipe); ok {
+		return bp
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil // out of descriptors, say: splice directly
+	}
+	// A larger pipe drains more per call; past pipe-max-size or the user's
+	// page limits the default capacity still works, so the error is
+	// ignored.
+	_, _ = unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, copyChunk)
+	// Copy drains into bp only when it is empty and pumps out of it only
+	// what it holds, so neither end ever answers EAGAIN: steady.
+	bp := &bufPipe{
+		rc: &fdConn{rc: rawFD(p[0]), flags: unix.O_RDONLY | unix.O_NONBLOCK, steady: true},
+		wc: &fdConn{rc: rawFD(p[1]), flags: unix.O_WRONLY | unix.O_NONBLOCK, steady: true},
+	}
+	runtime.AddCleanup(bp, func(p [2]int) {
+		_ = unix.Close(p[0]) // nothing to report to
+		_ = unix.Close(p[1])
+	}, p)
+	return bp
+}
+
+// putBufPipe returns an empty bp to the pool. One that still holds bytes
+// (a copy failed midway) is dropped; its cleanup closes it.
+func putBufPipe(bp *bufPipe) {
+	if bp.held == 0 {
+		bufPipes.Put(bp)
+	}
+}
+
+// rawFD is a syscall.RawConn for a descriptor that only this package holds
+// and that is not in the runtime poller: Control runs at once, and Read and
+// Write cannot wait.
+type rawFD int
+
+func (fd rawFD) Control(f func(uintptr)) error    { f(uintptr(fd)); return nil }
+func (fd rawFD) Read(f func(uintptr) bool) error  { return fd.run(f) }
+func (fd rawFD) Write(f func(uintptr) bool) error { return fd.run(f) }
+
+func (fd rawFD) run(f func(uintptr) bool) error {
+	if f(uintptr(fd)) {
+		return nil
+	}
+	return errNotPolled
+}
+
+// errNotPolled is rawFD's answer to a wait; fdConn.wait then uses poll(2).
+var errNotPolled = errors.New("pipe: descriptor not in the runtime poller")

@@ -46,11 +46,25 @@ type fdConn struct {
 	// device such as /dev/null. Such a side is polled ready, alone, before
 	// each call that holds both sides (rule 1).
 	mayBlock bool
+	// steady marks a side that never answers EAGAIN (a regular file, a
+	// disk, /dev/null): an EAGAIN is then the other side's.
+	steady bool
+	// socket marks a socket, the only kind of side seen to answer EAGAIN
+	// while poll(2) says it is ready.
+	socket bool
 }
 
-// open gets c's RawConn and its descriptor's flags, and, only for a
-// blocking descriptor, its type. A nil c gives os.ErrInvalid, and so does a
-// nil *os.File in it, whose SyscallConn says so; a closed one os.ErrClosed.
+// netConn is what *net.TCPConn and *net.UnixConn have and *os.File lacks.
+// net's sockets are always non-blocking, so they need no F_GETFL.
+type netConn interface {
+	syscall.Conn
+	CloseRead() error
+}
+
+// open gets c's RawConn and what a transfer must know of its descriptor:
+// for a file its F_GETFL flags and, only when it is blocking, its type. A
+// nil c gives os.ErrInvalid, and so does a nil *os.File in it, whose
+// SyscallConn says so; a closed one os.ErrClosed.
 func open(op string, c syscall.Conn) (*fdConn, error) {
 	if c == nil {
 		return nil, &os.PathError{Op: op, Path: "<nil>", Err: os.ErrInvalid}
@@ -60,6 +74,10 @@ func open(op string, c syscall.Conn) (*fdConn, error) {
 		return nil, &os.PathError{Op: op, Path: nameOf(c), Err: err}
 	}
 	s := &fdConn{c: c, rc: rc}
+	if _, ok := c.(netConn); ok {
+		s.flags, s.socket = unix.O_RDWR|unix.O_NONBLOCK, true
+		return s, nil
+	}
 	var errno error
 	err = rc.Control(func(fd uintptr) {
 		if s.flags, errno = unix.FcntlInt(fd, unix.F_GETFL, 0); errno != nil || s.flags&unix.O_NONBLOCK != 0 {
@@ -70,12 +88,17 @@ func open(op string, c syscall.Conn) (*fdConn, error) {
 			return
 		}
 		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFIFO, unix.S_IFREG, unix.S_IFBLK:
-			// Pipes obey SPLICE_F_NONBLOCK; disks are not waited for.
+		case unix.S_IFIFO:
+			// A pipe obeys SPLICE_F_NONBLOCK.
+		case unix.S_IFREG, unix.S_IFBLK:
+			s.steady = true // disks are not waited for
 		case unix.S_IFCHR:
 			// Major 1 is the memory devices (/dev/null, /dev/zero, ...),
 			// always ready.
-			s.mayBlock = unix.Major(uint64(st.Rdev)) != 1
+			s.steady = unix.Major(uint64(st.Rdev)) == 1
+			s.mayBlock = !s.steady
+		case unix.S_IFSOCK:
+			s.mayBlock, s.socket = true, true
 		default:
 			s.mayBlock = true
 		}
@@ -135,6 +158,7 @@ func both(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) (n 
 // or fails. On EAGAIN it parks on the side that is not ready (rule 2),
 // unless the caller asked for SPLICE_F_NONBLOCK, which gets EAGAIN back.
 func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (int, error)) (int64, error) {
+	t := &attempt{op: op, dst: dst, src: src, call: call}
 	refused := 0
 	for {
 		if err := src.readyFirst(op, unix.POLLIN); err != nil {
@@ -143,22 +167,44 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 		if err := dst.readyFirst(op, unix.POLLOUT); err != nil {
 			return 0, err
 		}
-		n, errno, err := both(op, dst, src, call)
+		// When one side never answers EAGAIN, an EAGAIN is the other's: make
+		// each attempt inside that side's wait, as internal/poll does, so
+		// that the attempt itself tells whether to park.
+		var side *fdConn
+		switch {
+		case flags&SPLICE_F_NONBLOCK != 0:
+		case dst.steady:
+			side = src
+		case src.steady:
+			side = dst
+		}
+		var (
+			parked bool
+			err    error
+		)
+		if side != nil {
+			parked, err = t.inWait(side)
+		} else {
+			t.run()
+		}
 		switch {
 		case err != nil:
 			return 0, err
-		case errno == nil:
-			return int64(n), nil
-		case errno != unix.EAGAIN || flags&SPLICE_F_NONBLOCK != 0:
-			if errno == unix.EINVAL && op == "splice" && dst.flags&unix.O_APPEND != 0 {
+		case t.err != nil:
+			return 0, t.err
+		case t.errno == nil:
+			return int64(t.n), nil
+		case t.errno != unix.EAGAIN || flags&SPLICE_F_NONBLOCK != 0:
+			if t.errno == unix.EINVAL && op == "splice" && dst.flags&unix.O_APPEND != 0 {
 				return 0, fmt.Errorf("pipe: splice: destination %s was opened with O_APPEND: %w",
-					nameOf(dst.c), os.NewSyscallError(op, errno))
+					nameOf(dst.c), os.NewSyscallError(op, t.errno))
 			}
-			return 0, os.NewSyscallError(op, errno)
+			return 0, os.NewSyscallError(op, t.errno)
 		}
-		parked, err := waitEither(op, dst, src)
-		if err != nil {
-			return 0, err
+		if side == nil {
+			if parked, err = waitEither(op, dst, src); err != nil {
+				return 0, err
+			}
 		}
 		if parked {
 			refused = 0
@@ -166,6 +212,59 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			return 0, errRefused
 		}
 	}
+}
+
+// An attempt is one call of a transfer, and its outcome.
+type attempt struct {
+	op       string
+	dst, src *fdConn
+	call     func(dfd, sfd int) (int, error)
+
+	n          int
+	errno, err error
+}
+
+func (t *attempt) run() {
+	t.n, t.errno, t.err = both(t.op, t.dst, t.src, t.call)
+}
+
+// inWait makes attempts inside side's RawConn.Read (side is the source) or
+// Write (the destination), parking in the runtime poller while they say
+// EAGAIN. A socket that answers EAGAIN but polls ready is not waited for:
+// inWait returns, reporting it did not park. A side the poller does not
+// watch is waited for in poll(2).
+func (t *attempt) inWait(side *fdConn) (parked bool, err error) {
+	events := int16(unix.POLLOUT)
+	if side == t.src {
+		events = unix.POLLIN
+	}
+	calls := 0
+	try := func(fd uintptr) bool {
+		calls++
+		t.run()
+		if t.err != nil || t.errno != unix.EAGAIN {
+			return true
+		}
+		return side.socket && ready(int(fd), events)
+	}
+	if events == unix.POLLIN {
+		err = side.rc.Read(try)
+	} else {
+		err = side.rc.Write(try)
+	}
+	switch {
+	case err == nil:
+		return calls > 1, nil
+	case calls == 0 || errors.Is(err, os.ErrDeadlineExceeded):
+		return false, side.closedOr(t.op, err) // closed, or the deadline struck
+	}
+	// Not in the poller (or closed while parked): wait in poll(2), holding
+	// only this side, and let the caller try again.
+	t.errno = unix.EAGAIN
+	if cerr := side.rc.Control(func(fd uintptr) { pollFD(int(fd), events, -1) }); cerr != nil {
+		return false, side.closedOr(t.op, cerr)
+	}
+	return true, nil
 }
 
 // readyFirst waits, for a side that may sleep in the kernel (see mayBlock),
