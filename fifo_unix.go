@@ -1,0 +1,192 @@
+//go:build aix || darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris
+
+package pipe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A writer waiting for a reader retries open(2) after firstRetry, doubling
+// the pause up to maxRetry: a writer connects within maxRetry of a reader
+// appearing, and a writer left waiting costs 50 failed opens a second.
+const (
+	firstRetry = time.Millisecond
+	maxRetry   = 20 * time.Millisecond
+)
+
+// longAgo is a deadline in the past: setting it wakes a parked Read at once.
+var longAgo = time.Unix(1, 0)
+
+func mkfifo(path string, mode os.FileMode) error {
+	err := whileEINTR(func() error { return unix.Mkfifo(path, uint32(mode)) })
+	if err != nil {
+		return &os.PathError{Op: "mkfifo", Path: path, Err: err}
+	}
+	return nil
+}
+
+func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
+	if flag == os.O_RDWR && !rdwrFIFO {
+		return nil, unsupported("OpenFIFO with O_RDWR")
+	}
+	// Refuse what is not a FIFO before opening it: opening a device can
+	// have effects of its own (a tape rewinds, a watchdog starts).
+	var st unix.Stat_t
+	if err := whileEINTR(func() error { return unix.Stat(path, &st) }); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if err := checkFIFO(path, uint32(st.Mode)); err != nil {
+		return nil, err
+	}
+
+	fd, err := openNonblock(path, flag)
+	if flag == os.O_WRONLY {
+		fd, err = awaitReader(ctx, path, fd, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The descriptor has O_NONBLOCK, so os.NewFile registers it with the
+	// runtime poller on every system here (darwin's exception for FIFOs
+	// covers only os.OpenFile); settleFIFO decides what the caller gets.
+	f := os.NewFile(uintptr(fd), path)
+	if flag == os.O_RDONLY {
+		if err := awaitWriter(ctx, f); err != nil {
+			f.Close()
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+	}
+	return settleFIFO(f)
+}
+
+// openNonblock opens path with O_NONBLOCK and O_CLOEXEC, and O_NOCTTY in case
+// it has turned into a terminal, and makes sure that what it opened is a
+// FIFO: anything else is closed again and refused.
+func openNonblock(path string, flag int) (int, error) {
+	var fd int
+	err := whileEINTR(func() (err error) {
+		fd, err = unix.Open(path, flag|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+		return err
+	})
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	// The path may have been replaced since it was checked.
+	var st unix.Stat_t
+	if err = whileEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
+		err = &os.PathError{Op: "fstat", Path: path, Err: err}
+	} else {
+		err = checkFIFO(path, uint32(st.Mode))
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// checkFIFO returns nil if mode is a FIFO's and an error saying what path is
+// instead otherwise.
+func checkFIFO(path string, mode uint32) error {
+	var kind string
+	switch mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return nil
+	case unix.S_IFREG:
+		kind = "regular file"
+	case unix.S_IFDIR:
+		kind = "directory"
+	case unix.S_IFCHR:
+		kind = "character device"
+	case unix.S_IFBLK:
+		kind = "block device"
+	case unix.S_IFSOCK:
+		kind = "socket"
+	default:
+		kind = fmt.Sprintf("file of type %#o", mode&unix.S_IFMT)
+	}
+	return &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a FIFO but a %s: %w", kind, syscall.EINVAL)}
+}
+
+// awaitReader retries opening path for writing, given the result of the
+// first try, for as long as open(2) fails with ENXIO (no reader yet) and ctx
+// is not done. It sleeps on a timer between tries, so it holds no thread and
+// cannot spin: every ENXIO is followed by at least firstRetry of sleep.
+func awaitReader(ctx context.Context, path string, fd int, err error) (int, error) {
+	var t *time.Timer
+	pause := firstRetry
+	for err != nil && errors.Is(err, unix.ENXIO) {
+		if t == nil {
+			t = time.NewTimer(pause)
+		} else {
+			t.Reset(pause) // t has fired and been drained
+		}
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return -1, &os.PathError{Op: "open", Path: path, Err: ctx.Err()}
+		case <-t.C:
+		}
+		pause = min(2*pause, maxRetry)
+		fd, err = openNonblock(path, os.O_WRONLY)
+	}
+	return fd, err
+}
+
+// awaitWriter parks the goroutine in the runtime poller until the FIFO read
+// end f shows that a writer has connected (writerSeen), ctx is done (the
+// error is then ctx.Err()) or waiting fails. It leaves f's read deadline
+// clear and no goroutine behind.
+//
+// The poller is edge-triggered, so each wake-up asks the kernel afresh with
+// writerSeen, which never sleeps, and parks again if there is still nothing:
+// a wake-up happens only when the FIFO's state changes, so this cannot spin.
+// ctx interrupts the wait by setting a read deadline in the past.
+func awaitWriter(ctx context.Context, f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		f.SetReadDeadline(longAgo) // fails only for a file the poller lacks, whose wait fails anyway
+	})
+	var seen bool
+	var seenErr error
+	err = rc.Read(func(fd uintptr) bool {
+		seen, seenErr = writerSeen(int(fd))
+		return seen || seenErr != nil
+	})
+	if !stop() {
+		<-fired // the deadline is set; clear it below if the wait succeeded
+	}
+	switch {
+	case err == nil && seenErr != nil:
+		return seenErr
+	case err == nil:
+		// A deadline set by the AfterFunc after the wait ended is undone
+		// here, since the caller gets the file.
+		f.SetReadDeadline(time.Time{})
+		return nil
+	case ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded):
+		return ctx.Err()
+	}
+	return err
+}
+
+// whileEINTR calls fn until it fails with something other than EINTR.
+func whileEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != unix.EINTR {
+			return err
+		}
+	}
+}
