@@ -445,9 +445,9 @@ func TestOpenFIFOCancel(t *testing.T) {
 		t.Run(fmt.Sprintf("flag=%#x/deadline", flag), func(t *testing.T) {
 			path := newFIFO(t)
 			const timeout = 150 * time.Millisecond
+			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			start := time.Now()
 			_, err := pipe.OpenFIFO(ctx, path, flag)
 			if d := time.Since(start); d < timeout || d > timeout+100*time.Millisecond {
 				t.Errorf("returned after %v; want %v to %v", d, timeout, timeout+100*time.Millisecond)
