@@ -36,16 +36,6 @@ func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
 	if flag == os.O_RDWR && !rdwrFIFO {
 		return nil, unsupported("OpenFIFO with O_RDWR")
 	}
-	// Refuse what is not a FIFO before opening it: opening a device can
-	// have effects of its own (a tape rewinds, a watchdog starts).
-	var st unix.Stat_t
-	if err := whileEINTR(func() error { return unix.Stat(path, &st) }); err != nil {
-		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if err := checkFIFO(path, uint32(st.Mode)); err != nil {
-		return nil, err
-	}
-
 	fd, err := openNonblock(path, flag)
 	if flag == os.O_WRONLY {
 		fd, err = awaitReader(ctx, path, fd, err)
@@ -66,10 +56,20 @@ func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
 	return settleFIFO(f)
 }
 
-// openNonblock opens path with O_NONBLOCK and O_CLOEXEC, and O_NOCTTY in case
-// it has turned into a terminal, and makes sure that what it opened is a
-// FIFO: anything else is closed again and refused.
+// openNonblock opens path with O_NONBLOCK and O_CLOEXEC, and O_NOCTTY in
+// case it has turned into a terminal, if it is a FIFO. It checks with
+// stat(2) first, since opening a device can have effects of its own (a tape
+// rewinds, a watchdog starts), and with fstat(2) after, since the path may
+// have been replaced in between; what is not a FIFO is closed again and
+// refused.
 func openNonblock(path string, flag int) (int, error) {
+	var st unix.Stat_t
+	if err := whileEINTR(func() error { return unix.Stat(path, &st) }); err != nil {
+		return -1, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if err := checkFIFO(path, uint32(st.Mode)); err != nil {
+		return -1, err
+	}
 	var fd int
 	err := whileEINTR(func() (err error) {
 		fd, err = unix.Open(path, flag|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
@@ -78,8 +78,6 @@ func openNonblock(path string, flag int) (int, error) {
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	// The path may have been replaced since it was checked.
-	var st unix.Stat_t
 	if err = whileEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
 		err = &os.PathError{Op: "fstat", Path: path, Err: err}
 	} else {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,22 +244,32 @@ func TestOpenFIFOBadInput(t *testing.T) {
 	}
 }
 
-// TestOpenFIFORefusesSwappedPath replaces a FIFO with a regular file while a
-// writer waits for a reader, and checks that the writer refuses it rather
-// than write into it.
+// TestOpenFIFORefusesSwappedPath replaces a FIFO with a regular file or a
+// socket (whose open(2) fails with ENXIO, as a FIFO's does) while a writer
+// waits for a reader, and checks that the writer refuses it.
 func TestOpenFIFORefusesSwappedPath(t *testing.T) {
-	path := newFIFO(t)
-	c := goOpenFIFO(t, context.Background(), path, os.O_WRONLY)
-	notYet(t, c, 30*time.Millisecond, "with no reader")
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := await(t, c, 5*time.Second)
-	if !errors.Is(r.err, syscall.EINVAL) || !strings.Contains(fmt.Sprint(r.err), "not a FIFO") {
-		t.Errorf("OpenFIFO after the swap: %v; want not a FIFO", r.err)
+	for _, kind := range []string{"regular file", "socket"} {
+		t.Run(kind, func(t *testing.T) {
+			path := newFIFO(t)
+			c := goOpenFIFO(t, t.Context(), path, os.O_WRONLY)
+			notYet(t, c, 30*time.Millisecond, "with no reader")
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if kind == "socket" {
+				ln, err := net.Listen("unix", path)
+				if err != nil {
+					t.Skipf("unix socket: %v", err)
+				}
+				defer ln.Close()
+			} else if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := await(t, c, 5*time.Second)
+			if !errors.Is(r.err, syscall.EINVAL) || !strings.Contains(fmt.Sprint(r.err), "not a FIFO but a "+kind) {
+				t.Errorf("OpenFIFO after the swap: %v; want not a FIFO but a %s", r.err, kind)
+			}
+		})
 	}
 }
 
@@ -463,17 +474,15 @@ func TestOpenFIFOCancel(t *testing.T) {
 // checks that no descriptor and no goroutine is left behind.
 func TestOpenFIFONoLeak(t *testing.T) {
 	path := newFIFO(t)
+	goroutines0 := runtime.NumGoroutine()
 	settle := func() int {
 		// Exited goroutines may take a moment to be counted out.
 		n := runtime.NumGoroutine()
-		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if n = runtime.NumGoroutine(); n <= goroutines0 {
-				break
-			}
+		for deadline := time.Now().Add(time.Second); n > goroutines0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			n = runtime.NumGoroutine()
 		}
 		return n
 	}
-	goroutines0 = runtime.NumGoroutine()
 	checkNoLeak(t, "1000 canceled waits", func() {
 		for i := 0; i < 1000; i++ {
 			flag := []int{os.O_RDONLY, os.O_WRONLY}[i%2]
@@ -508,8 +517,6 @@ func TestOpenFIFONoLeak(t *testing.T) {
 		t.Errorf("%d goroutines before, %d after:\n%s", goroutines0, n, buf[:runtime.Stack(buf, true)])
 	}
 }
-
-var goroutines0 int
 
 // TestOpenFIFOWriterConnectsQuickly lets a writer wait long enough to reach
 // its longest pause, then opens a reader and measures how long the writer
