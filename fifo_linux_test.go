@@ -3,8 +3,12 @@ package pipe_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,4 +102,67 @@ func TestOpenFIFOPipeHelpers(t *testing.T) {
 			t.Errorf("%s: read %q, %v; want spliced", f.Name(), buf, err)
 		}
 	}
+}
+
+func init() {
+	helpers["fifo-eacces"] = helperFIFOEACCES
+}
+
+// TestOpenFIFOPermission runs a helper as user nobody that tries to open a
+// root-owned FIFO with mode 0600 and to make a FIFO in a root-owned
+// directory: both must fail with *os.PathError values matching
+// os.ErrPermission.
+func TestOpenFIFOPermission(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start a helper as another user")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // both are 0700
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "fifo")
+	if err := pipe.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// nobody cannot reach the test binary in the build cache: copy it.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	if err := os.WriteFile(helper, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), helper, path)
+	cmd.Env = append(os.Environ(), helperEnv+"=fifo-eacces", "GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper as nobody: %v\n%s", err, out)
+	}
+}
+
+// helperFIFOEACCES expects to run as an unprivileged user, with os.Args[1]
+// naming a FIFO it may not open.
+func helperFIFOEACCES() int {
+	path := os.Args[1]
+	for _, flag := range []int{os.O_RDONLY, os.O_WRONLY, os.O_RDWR} {
+		_, err := pipe.OpenFIFO(context.Background(), path, flag)
+		var pe *os.PathError
+		if !errors.Is(err, os.ErrPermission) || !errors.As(err, &pe) || pe.Op != "open" {
+			fmt.Printf("OpenFIFO(%#x) as uid %d: %v; want a *PathError for open matching os.ErrPermission\n", flag, os.Getuid(), err)
+			return 1
+		}
+	}
+	err := pipe.Mkfifo(filepath.Join(filepath.Dir(path), "other"), 0o600)
+	if !errors.Is(err, os.ErrPermission) {
+		fmt.Printf("Mkfifo in a directory of root's: %v; want os.ErrPermission\n", err)
+		return 1
+	}
+	return 0
 }
