@@ -1,0 +1,168 @@
+package pipe_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pipe2go/pipe"
+	"golang.org/x/sys/unix"
+)
+
+// TestOpenFIFOReaderHangUp checks that on Linux a reader returns when a
+// writer has come and gone without writing, and then reads end of file.
+func TestOpenFIFOReaderHangUp(t *testing.T) {
+	path := newFIFO(t)
+	c := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
+	waitOpened(t, path, 1)
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notYet(t, c, 50*time.Millisecond, "while a silent writer is connected")
+	unix.Close(fd)
+	r := await(t, c, 5*time.Second)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if n, err := r.f.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("Read after the writer left = %d, %v; want 0, EOF", n, err)
+	}
+}
+
+// TestOpenFIFOReadWrite checks O_RDWR: it opens at once with no peer, lets
+// a writer connect without waiting, and never reads end of file.
+func TestOpenFIFOReadWrite(t *testing.T) {
+	path := newFIFO(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	rw := openFIFO(t, ctx, path, os.O_RDWR) // no peer, yet no wait
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	w := openFIFO(t, ctx, path, os.O_WRONLY) // rw is a reader: no wait
+	if _, err := w.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	buf := make([]byte, 10)
+	if n, err := rw.Read(buf); string(buf[:n]) != "abc" || err != nil {
+		t.Fatalf("Read = %q, %v; want abc", buf[:n], err)
+	}
+	// Every other writer has gone, yet rw itself is one: no end of file.
+	rw.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	if _, err := rw.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read with only rw left: %v; want os.ErrDeadlineExceeded (no EOF)", err)
+	}
+	// And rw's own reading side keeps writes from failing with EPIPE.
+	if _, err := rw.Write([]byte("x")); err != nil {
+		t.Errorf("Write with only rw left: %v", err)
+	}
+}
+
+// TestOpenFIFOPipeHelpers uses Capacity, SetCapacity, Splice and Tee on
+// FIFO ends from OpenFIFO.
+func TestOpenFIFOPipeHelpers(t *testing.T) {
+	r, w := fifoPair(t)
+	if got, err := pipe.SetCapacity(w, 1<<17); got != 1<<17 || err != nil {
+		t.Errorf("SetCapacity = %d, %v; want %d", got, err, 1<<17)
+	}
+	if got, err := pipe.Capacity(r); got != 1<<17 || err != nil {
+		t.Errorf("Capacity = %d, %v; want %d", got, err, 1<<17)
+	}
+	if n, err := pipe.Buffered(w); n != 0 || err != nil {
+		t.Errorf("Buffered(w) = %d, %v; want 0", n, err)
+	}
+
+	// FIFO -> pipe with Splice, pipe -> pipe with Tee.
+	pr, pw := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	tr, tw := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	if _, err := w.Write([]byte("spliced")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pipe.Splice(pw, r, 100, 0); n != 7 || err != nil {
+		t.Fatalf("Splice from the FIFO = %d, %v; want 7", n, err)
+	}
+	if n, err := pipe.Tee(tw, pr, 100, 0); n != 7 || err != nil {
+		t.Fatalf("Tee = %d, %v; want 7", n, err)
+	}
+	// pipe -> FIFO with Splice, read back from the FIFO.
+	if n, err := pipe.Splice(w, pr, 100, 0); n != 7 || err != nil {
+		t.Fatalf("Splice into the FIFO = %d, %v; want 7", n, err)
+	}
+	buf := make([]byte, 7)
+	for _, f := range []*os.File{r, tr} {
+		if _, err := io.ReadFull(f, buf); string(buf) != "spliced" || err != nil {
+			t.Errorf("%s: read %q, %v; want spliced", f.Name(), buf, err)
+		}
+	}
+}
+
+func init() {
+	helpers["fifo-eacces"] = helperFIFOEACCES
+}
+
+// TestOpenFIFOPermission runs a helper as user nobody that tries to open a
+// root-owned FIFO with mode 0600 and to make a FIFO in a root-owned
+// directory: both must fail with *os.PathError values matching
+// os.ErrPermission.
+func TestOpenFIFOPermission(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start a helper as another user")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // both are 0700
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "fifo")
+	if err := pipe.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// nobody cannot reach the test binary in the build cache: copy it.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	if err := os.WriteFile(helper, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), helper, path)
+	cmd.Env = append(os.Environ(), helperEnv+"=fifo-eacces", "GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper as nobody: %v\n%s", err, out)
+	}
+}
+
+// helperFIFOEACCES expects to run as an unprivileged user, with os.Args[1]
+// naming a FIFO it may not open.
+func helperFIFOEACCES() int {
+	path := os.Args[1]
+	for _, flag := range []int{os.O_RDONLY, os.O_WRONLY, os.O_RDWR} {
+		_, err := pipe.OpenFIFO(context.Background(), path, flag)
+		var pe *os.PathError
+		if !errors.Is(err, os.ErrPermission) || !errors.As(err, &pe) || pe.Op != "open" {
+			fmt.Printf("OpenFIFO(%#x) as uid %d: %v; want a *PathError for open matching os.ErrPermission\n", flag, os.Getuid(), err)
+			return 1
+		}
+	}
+	err := pipe.Mkfifo(filepath.Join(filepath.Dir(path), "other"), 0o600)
+	if !errors.Is(err, os.ErrPermission) {
+		fmt.Printf("Mkfifo in a directory of root's: %v; want os.ErrPermission\n", err)
+		return 1
+	}
+	return 0
+}
