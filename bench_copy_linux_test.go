@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/pipe2go/pipe"
@@ -54,13 +55,17 @@ func BenchmarkCopyChild(b *testing.B) {
 		b.Skipf("cat: %v", err)
 	}
 	for _, size := range []int{1 << 20, 64 << 20, 1 << 30} {
-		input := filepath.Join(b.TempDir(), "input")
-		if err := os.WriteFile(input, make([]byte, size), 0o600); err != nil {
-			b.Fatal(err)
-		}
+		input := sync.OnceValue(func() string { // made only if a benchmark of this size runs
+			name := filepath.Join(b.TempDir(), fmt.Sprint("input-", size))
+			if err := os.WriteFile(name, make([]byte, size), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			return name
+		})
 		for _, to := range []string{"file", "devnull"} {
 			for _, method := range []string{"Copy", "io.Copy"} {
 				b.Run(fmt.Sprintf("to=%s/size=%s/method=%s", to, sizeName(size), method), func(b *testing.B) {
+					input := input()
 					copyFn := pipe.Copy
 					if method == "io.Copy" {
 						copyFn = io.Copy

@@ -14,6 +14,11 @@ import (
 
 // This file decides whether Copy splices; splice_linux.go moves the bytes.
 
+// smallCopy is the largest *io.LimitedReader copy done with read and write:
+// below it, the F_GETFL and fstat calls that tell which way to splice cost
+// more than splicing saves (BenchmarkCopy, size=1KiB).
+const smallCopy = 32 << 10
+
 // copyChunk is how much Copy asks splice(2) to move at once: the default
 // pipe-max-size, as internal/poll uses. A call moves at most what the pipe
 // holds or has room for anyway; the size only bounds the request.
@@ -49,14 +54,29 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 	if !ok {
 		return 0, false, nil
 	}
+	if limited && lr.N <= smallCopy {
+		// Too small to gain from splicing: plain read and write cost
+		// fewer system calls than learning what each side is.
+		n, err := readWrite(dst, src)
+		return n, true, err
+	}
 	d, s, err := openBoth("splice", dc, sc)
 	if err != nil || d.flags&unix.O_APPEND != 0 {
 		return 0, false, nil
 	}
-	if _, socket := inner.(interface{ CloseRead() error }); socket { // *net.TCPConn, *net.UnixConn
+	switch {
+	case s.socket:
 		if bp := getBufPipe(); bp != nil {
 			return staged(dst, src, d, s, bp)
 		}
+	case d.regular || d.tcp:
+		// Splicing a pipe into a file or a TCP socket holds the pipe
+		// locked while the kernel copies or sends, which stalls the
+		// pipe's writer; read and write let it run alongside, and were
+		// faster with a child process writing (BenchmarkCopy:
+		// child-pipe-file, child-pipe-tcp). io.Copy does read and write
+		// there (sendfile(2) into TCP).
+		return 0, false, nil
 	}
 	for {
 		chunk := copyChunk

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"runtime"
 
 	"github.com/pipe2go/pipe"
 )
@@ -143,18 +144,22 @@ func ExampleTee() {
 }
 
 // Vmsplice hands the kernel references to the program's pages instead of
-// copying them, so a buffer must stay untouched until the reader has consumed
-// it. Double buffering keeps that rule: with the pipe's capacity equal to one
-// buffer, the Vmsplice of one buffer cannot return before the reader has
-// taken all of the other, which is then free to refill.
+// copying them, so a buffer must stay untouched, and reachable, until the
+// reader has consumed it. Double buffering keeps that rule when each buffer
+// is as large as the pipe's capacity, as SetCapacity returned it: the
+// Vmsplice of one buffer cannot return before the reader has taken all of
+// the other, which is then free to refill. (VmspliceWriter does all this
+// for you.)
 func ExampleVmsplice() {
-	const size = 64 << 10
 	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := pipe.SetCapacity(w, size); err != nil {
+	// Ask for 100,000 bytes; the kernel rounds up to a power of two of
+	// pages, and the buffers must match what it chose.
+	size, err := pipe.SetCapacity(w, 100_000)
+	if err != nil {
 		log.Fatal(err)
 	}
 
@@ -181,6 +186,7 @@ func ExampleVmsplice() {
 	}
 	w.Close()
 	<-done
+	runtime.KeepAlive(&bufs) // the pipe referenced them until the reader was done
 	// Output:
 	// record 0
 	// record 1

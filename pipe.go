@@ -168,77 +168,81 @@ func Buffered(f *os.File) (int, error) {
 	return buffered(f)
 }
 
-// Splice moves up to n bytes from src to dst with splice(2) (Linux 2.6.17 and
-// later), at their current positions and without copying them through user
-// memory, and returns how many it moved: 0 with a nil error means src is at
-// end of file. One side must be a pipe; the other may be a pipe, a FIFO, a
-// regular file, a character device such as /dev/null, or a stream socket
-// (*net.TCPConn, *net.UnixConn). Like Read, it may move less than n.
+// Splice moves up to n bytes from src to dst with splice(2), at their
+// current positions and without copying them through user memory, and
+// returns how many it moved: 0 with a nil error means src is at end of file.
+// One side must be a pipe; the other may be a pipe, a FIFO, a regular file, a
+// character device such as /dev/null, or a stream socket (*net.TCPConn,
+// *net.UnixConn). Like Read, it may move less than n.
 //
-// Waiting happens in the runtime poller: when a non-blocking side is not
-// ready, the goroutine parks on that side (the source if it is empty, the
-// destination if it is full), so the read deadline of src and the write
-// deadline of dst apply ([os.ErrDeadlineExceeded]) and closing either wakes
-// the call ([os.ErrClosed]). A blocking side blocks the thread, as its Read
-// or Write would. With [SPLICE_F_NONBLOCK] in flags, Splice returns EAGAIN
-// instead of waiting.
+// Splice waits as Read and Write do, on one side at a time: on the source
+// while it is empty, on the destination while it is full. Only the deadline
+// or Close of the side waited on wakes it ([os.ErrDeadlineExceeded],
+// [os.ErrClosed]); to cancel a Splice whichever side it waits on, set the
+// deadline of both sides or close both. A blocking side is waited on in
+// poll(2), holding a thread, and its Close does not wake the wait, as for its
+// own Read. Close of either side never waits for a Splice in progress. With
+// [SPLICE_F_NONBLOCK] in flags, Splice returns EAGAIN instead of waiting.
 //
-// Kernel errors are [*os.SyscallError]s for "splice": EINVAL when neither side
-// is a pipe, when both are the same pipe, or when dst was opened with O_APPEND
-// (the error says so); EPIPE when the pipe's reader is gone; ESPIPE never,
-// since no offsets are passed. A nil side gives [os.ErrInvalid]. Other systems
-// give an error matching [errors.ErrUnsupported].
+// Kernel errors are [*os.SyscallError] values for "splice": EINVAL when
+// neither side is a pipe, when both are the same pipe, or when dst was opened
+// with O_APPEND (the error says so); EPIPE when the pipe's reader is gone.
+// When the kernel answers EAGAIN although both sides are ready, as
+// tcp_splice_read does at TCP urgent data, Splice returns an error matching
+// EAGAIN that says so, rather than retrying for ever; read(2) can still read
+// past that point.
 func Splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
 	return splice(dst, src, n, flags)
 }
 
 // Tee duplicates up to n bytes from the pipe src into the pipe dst with
-// tee(2) (Linux 2.6.17 and later), without consuming them from src, and
-// returns how many it duplicated; 0 means src is empty and has no writer
-// left. It waits as [Splice] does, on src when src is empty and on dst when
-// dst is full. Both must be pipes (EINVAL otherwise). Other systems give an
-// error matching [errors.ErrUnsupported].
+// tee(2), without consuming them from src, and returns how many it
+// duplicated; 0 means src is empty and has no writer left. It waits as
+// [Splice] does. Both must be pipes (EINVAL otherwise).
 func Tee(dst, src *os.File, n int, flags int) (int64, error) {
 	return tee(dst, src, n, flags)
 }
 
 // Vmsplice maps bufs into the pipe behind its write end w with vmsplice(2)
-// (Linux 2.6.17 and later) and returns how many bytes it mapped. The kernel
-// references the pages of bufs instead of copying them, so:
+// and returns how many bytes it mapped: the pipe then references the pages
+// of bufs instead of holding a copy. It maps all of bufs (any number of
+// them, 1024 per system call), waiting while the pipe is full as Write
+// does, with w's write deadline and Close applying. With [SPLICE_F_NONBLOCK]
+// it maps what fits and returns EAGAIN only if nothing did.
 //
-// The caller must not modify bufs, nor let their memory be reused, until the
-// reader has consumed that data: what the reader gets is what the memory holds
-// when it reads. The safe pattern is double buffering with the pipe's capacity
-// ([SetCapacity]) equal to one buffer: fill buffer A, Vmsplice it, fill buffer
-// B, Vmsplice it, which cannot complete until the reader has taken all of A, so
-// A is free again once the second Vmsplice returns. See ExampleVmsplice.
+// The rule: the memory of bufs must stay untouched and reachable until the
+// reader has consumed that data, since what the reader gets is what the
+// memory holds when it reads. [VmspliceWriter] keeps the rule for you. By
+// hand: use two buffers as large as the capacity that [SetCapacity] returned
+// (it rounds up), Vmsplice them in turn, and refill one only after the
+// Vmsplice of the other has returned, which cannot happen before the reader
+// has taken all of the first; keep both alive until the reader is done
+// (ExampleVmsplice). This holds only for a reader that copies the data out
+// (read(2), or splice to a file or /dev/null): one that splices or tees it on
+// to another pipe or a socket keeps referencing the pages after they have
+// left this pipe. [SPLICE_F_GIFT] gives the pages to the kernel:
+// page-aligned whole pages, never touched again.
 //
-// Vmsplice maps all of bufs (any number of them, 1024 per system call),
-// waiting in the runtime poller while the pipe is full, with w's write deadline
-// and Close applying as for Write. With [SPLICE_F_NONBLOCK] it maps what fits
-// and returns EAGAIN only if nothing did. [SPLICE_F_GIFT] gives the pages to
-// the kernel: page-aligned whole pages, never touched again. Other systems
-// give an error matching [errors.ErrUnsupported].
+// w must be a write end: on a read end vmsplice(2) would read the pipe into
+// bufs, so Vmsplice refuses it with an error matching [syscall.EBADF].
 func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 	return vmsplice(w, bufs, flags)
 }
 
 // Copy copies from src to dst until EOF or an error, as [io.Copy] does, and
 // returns the bytes copied and the first error. On Linux it moves the data
-// with [Splice], never through user memory, from a pipe to a pipe, a regular
-// file or a character device such as /dev/null, and from any of those or a
-// stream socket (*net.TCPConn, *net.UnixConn) to a pipe, waiting in the
-// runtime poller like Splice. A src that is an *io.LimitedReader around such
-// a side is honoured and its N updated.
+// with splice(2), never through user memory, whenever one side is a pipe or
+// FIFO and the other a pipe, a regular file, a character device such as
+// /dev/null, or a stream socket (*net.TCPConn, *net.UnixConn); from a socket
+// it stages the data through a pipe of its own, kept for the next Copy. A
+// src that is an *io.LimitedReader around such a side is honoured and its N
+// updated. Copy waits as [Splice] does.
 //
-// Everything else gets io.Copy itself: other pairs, other systems, files
-// opened with O_APPEND (which splice(2) refuses), and a pipe to a socket,
-// which io.Copy moved twice as fast as splice(2) over loopback TCP on Linux
-// 6.18 (see BenchmarkCopy). Copy opens no pipe of its own.
-//
-// From a socket to a pipe, io.Copy splices too on recent Go, but spins at
-// full CPU while a blocking destination pipe is full (golang/go#75304);
-// Copy waits without spinning.
+// Everything else is io.Copy's: other pairs, other systems, destinations
+// opened with O_APPEND (which splice(2) refuses). Where the kernel stops
+// splicing a pair that is ready (TCP urgent data), Copy goes on with read and
+// write, delivering what read(2) delivers. A pipe copied into itself is an
+// error matching [syscall.EINVAL].
 func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 	return copyPipe(dst, src)
 }

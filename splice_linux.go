@@ -50,8 +50,10 @@ type fdConn struct {
 	// disk, /dev/null): an EAGAIN is then the other side's.
 	steady bool
 	// socket marks a socket, the only kind of side seen to answer EAGAIN
-	// while poll(2) says it is ready.
-	socket bool
+	// while poll(2) says it is ready; tcp a TCP one.
+	socket, tcp bool
+	// regular marks a regular file.
+	regular bool
 }
 
 // netConn is what *net.TCPConn and *net.UnixConn have and *os.File lacks.
@@ -76,6 +78,7 @@ func open(op string, c syscall.Conn) (*fdConn, error) {
 	s := &fdConn{c: c, rc: rc}
 	if _, ok := c.(netConn); ok {
 		s.flags, s.socket = unix.O_RDWR|unix.O_NONBLOCK, true
+		_, s.tcp = c.(interface{ SetKeepAlive(bool) error }) // *net.TCPConn
 		return s, nil
 	}
 	var errno error
@@ -92,6 +95,7 @@ func open(op string, c syscall.Conn) (*fdConn, error) {
 			// A pipe obeys SPLICE_F_NONBLOCK.
 		case unix.S_IFREG, unix.S_IFBLK:
 			s.steady = true // disks are not waited for
+			s.regular = st.Mode&unix.S_IFMT == unix.S_IFREG
 		case unix.S_IFCHR:
 			// Major 1 is the memory devices (/dev/null, /dev/zero, ...),
 			// always ready.
