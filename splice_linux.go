@@ -447,28 +447,27 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 			return total, nil
 		}
 		// vmsplice(2), unlike splice and tee, ignores the descriptor's
-		// O_NONBLOCK, so SPLICE_F_NONBLOCK is always passed: a full pipe
-		// then waits in the poller (or in poll(2), for a blocking pipe)
-		// instead of blocking the thread.
+		// O_NONBLOCK, so SPLICE_F_NONBLOCK is always passed, and the call
+		// is made inside w's RawConn.Write, which parks in the poller
+		// while the pipe is full, as Write does. A blocking pipe, which
+		// the poller does not watch, is waited for in poll(2).
 		var (
 			n     int
 			errno error
+			calls int
 		)
-		if err := s.rc.Control(func(fd uintptr) {
+		try := func(fd uintptr) bool {
+			calls++
 			n, errno = ignoringEINTR(func() (int, error) {
 				return unix.Vmsplice(int(fd), iovs, flags|SPLICE_F_NONBLOCK)
 			})
-		}); err != nil {
-			return total, s.closedOr("vmsplice", err)
+			return errno != unix.EAGAIN || flags&SPLICE_F_NONBLOCK != 0
 		}
-		switch {
-		case errno == unix.EAGAIN && flags&SPLICE_F_NONBLOCK != 0:
-			if total > 0 {
-				return total, nil // a partial move; the caller asked not to wait
+		if err := s.rc.Write(try); err != nil {
+			if calls == 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+				return total, s.closedOr("vmsplice", err)
 			}
-			return 0, os.NewSyscallError("vmsplice", errno)
-		case errno == unix.EAGAIN:
-			parked, err := s.wait("vmsplice", unix.POLLOUT)
+			parked, err := s.wait("vmsplice", unix.POLLOUT) // not in the poller: poll(2)
 			if err != nil {
 				return total, err
 			}
@@ -478,6 +477,13 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 				return total, refusedError("vmsplice", w)
 			}
 			continue
+		}
+		switch {
+		case errno == unix.EAGAIN: // SPLICE_F_NONBLOCK from the caller
+			if total > 0 {
+				return total, nil // a partial move; the caller asked not to wait
+			}
+			return 0, os.NewSyscallError("vmsplice", errno)
 		case errno != nil:
 			return total, os.NewSyscallError("vmsplice", errno)
 		case n == 0:
