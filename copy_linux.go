@@ -112,10 +112,15 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 }
 
 // readWrite copies src to dst with their Read and Write methods only, so
-// that no ReaderFrom or WriterTo splices again.
+// that no ReaderFrom or WriterTo splices again, through a pooled buffer of
+// io.Copy's size.
 func readWrite(dst io.Writer, src io.Reader) (int64, error) {
-	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, make([]byte, 64<<10))
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *buf)
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, smallCopy); return &b }}
 
 // samePipe reports whether d and s are descriptors of one pipe, which
 // splice(2) refuses with EINVAL and io.Copy would copy into itself for ever.
