@@ -13,7 +13,7 @@ import (
 // each pipe is blocking, as programs expect, and the parent's end is an
 // *os.File that uses the runtime poller (deadlines work, Close wakes a Read or
 // Write that waits), stays open until the caller closes it, and can be resized
-// with [SetCapacity].
+// with [SetCapacity] on Linux.
 //
 // [Cmd.Start] starts the command with exec.Cmd.Start and then closes, in the
 // parent, the child's end of every pipe made by [Cmd.StdinPipe],
@@ -26,10 +26,15 @@ import (
 //
 // Every other field and method is exec.Cmd's. Calling the embedded
 // exec.Cmd's own Start, Run, Output or CombinedOutput (c.Cmd.Start()) skips
-// the closing: the parent then keeps the child's ends open, its reads never
-// see end of file and its writes never see EPIPE. exec.Cmd's WaitDelay does
-// not close the parent's ends either; use their deadlines. Like an exec.Cmd,
-// a Cmd is not safe for concurrent use and cannot be reused after Start.
+// the closing: the parent then keeps the child's ends open, so its reads do
+// not see end of file nor its writes EPIPE (a later c.Start closes them and
+// returns exec's "already started"). exec.Cmd's WaitDelay does not close the
+// parent's ends either; use their deadlines. Like an exec.Cmd, a Cmd is not
+// safe for concurrent use and cannot be reused after Start.
+//
+// On Windows and Plan 9 the pipes are os.Pipe's: blocking at both ends, so
+// the parent's ends take no deadlines. js and wasip1 have no pipes: the pipe
+// methods and Chain give an error matching [errors.ErrUnsupported].
 type Cmd struct {
 	*exec.Cmd
 
