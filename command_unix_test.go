@@ -828,3 +828,33 @@ func TestCmdConcurrentStarts(t *testing.T) {
 		}
 	}
 }
+
+// TestCmdEmbeddedStart starts a command through the embedded exec.Cmd, as
+// the documentation warns against: the child's ends stay open in the parent
+// until a later Start closes them (and reports exec's "already started").
+func TestCmdEmbeddedStart(t *testing.T) {
+	needProgram(t, "cat")
+	before := openFDs()
+	c := command(t, "cat")
+	in, out := pipes(t, c)
+	if err := c.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	if got := newPipeFDs(t, before); len(got) != 4 {
+		t.Errorf("after c.Cmd.Start the parent holds pipe fds %v; want both ends of both pipes", got)
+	}
+	if err := c.Start(); err == nil || !strings.Contains(err.Error(), "already started") {
+		t.Errorf("Start after c.Cmd.Start: %v; want exec's \"already started\"", err)
+	}
+	if got, want := newPipeFDs(t, before), fdsOf(t, in, out); !slices.Equal(got, want) {
+		t.Errorf("after Start the parent holds pipe fds %v; want only %v", got, want)
+	}
+	in.Close()
+	if b, err := io.ReadAll(out); err != nil || len(b) != 0 {
+		t.Errorf("cat wrote %q, %v; want end of file", b, err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Error(err)
+	}
+}
