@@ -1,0 +1,23 @@
+//go:build !(aix || darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris || windows)
+
+package pipe
+
+import "os"
+
+// childPipe returns os.Pipe's pipe on Plan 9, where neither end uses the
+// runtime poller, and an error matching errors.ErrUnsupported on js/wasm and
+// wasip1, which have no pipes.
+func childPipe(childReads bool) (parent, child *os.File, err error) {
+	r, w, err := pipe2(O_CLOEXEC)
+	if err != nil {
+		return nil, nil, err
+	}
+	if childReads {
+		return w, r, nil
+	}
+	return r, w, nil
+}
+
+// extraFiles reports whether exec.Cmd.ExtraFiles works: Plan 9 has it; on
+// js and wasip1 childPipe fails first.
+func extraFiles() error { return nil }

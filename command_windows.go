@@ -1,0 +1,22 @@
+//go:build windows
+
+package pipe
+
+import "os"
+
+// childPipe returns os.Pipe's pipe: Windows gives a child process only the
+// handles os/exec hands it, and os.Pipe's handles are synchronous, so
+// neither end uses the runtime poller (no deadlines).
+func childPipe(childReads bool) (parent, child *os.File, err error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if childReads {
+		return w, r, nil
+	}
+	return r, w, nil
+}
+
+// extraFiles reports whether exec.Cmd.ExtraFiles works: not on Windows.
+func extraFiles() error { return unsupported("ExtraPipe (exec.Cmd.ExtraFiles)") }

@@ -1,0 +1,183 @@
+//go:build aix || darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris
+
+package pipe_test
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pipe2go/pipe"
+)
+
+// Feeding a program and reading what it writes back. The program's ends are
+// blocking, as sort expects; this program's ends use the runtime poller, so
+// a deadline bounds the wait for its output.
+func ExampleCommand() {
+	sort := pipe.Command("sort")
+	in, err := sort.StdinPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	out, err := sort.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Close()
+	if err := sort.Start(); err != nil {
+		log.Fatal(err)
+	}
+
+	go func() {
+		fmt.Fprintln(in, "pear\napple\nfig")
+		in.Close() // sort sorts once its input ends
+	}()
+	out.SetReadDeadline(time.Now().Add(10 * time.Second))
+	sorted, err := io.ReadAll(out)
+	if err != nil {
+		log.Fatal(err) // os.ErrDeadlineExceeded if sort took too long
+	}
+	if err := sort.Wait(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(sorted))
+	// Output:
+	// apple
+	// fig
+	// pear
+}
+
+// Wait does not close the pipes: the output can be read after the program
+// has exited, and the caller closes it.
+func ExampleCmd_StdoutPipe() {
+	echo := pipe.Command("sh", "-c", "echo done")
+	out, err := echo.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Close()
+	if err := echo.Run(); err != nil { // short output fits in the pipe
+		log.Fatal(err)
+	}
+	b, err := io.ReadAll(out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(b))
+	// Output: done
+}
+
+// A file goes into a program's standard input with Copy, which on Linux
+// splices it from the file into the pipe without reading it into this
+// program's memory (elsewhere it is io.Copy).
+func ExampleCmd_StdinPipe() {
+	f, err := os.CreateTemp("", "stdin-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.WriteString(strings.Repeat("0123456789abcdef", 1<<16)); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		log.Fatal(err)
+	}
+
+	wc := pipe.Command("wc", "-c")
+	in, err := wc.StdinPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	out, err := wc.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Close()
+	if err := wc.Start(); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := pipe.Copy(in, f); err != nil {
+		log.Fatal(err)
+	}
+	in.Close()
+	count, err := io.ReadAll(out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := wc.Wait(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("wc counted", strings.TrimSpace(string(count)), "bytes")
+	// Output: wc counted 1048576 bytes
+}
+
+// gzip | gunzip, as a shell would run it: the compressed bytes go from gzip
+// to gunzip through a pipe between them and never through this program.
+// Chain connects the commands; each is then started and waited for.
+func ExampleChain() {
+	gzip, gunzip := pipe.Command("gzip"), pipe.Command("gunzip")
+	in, err := gzip.StdinPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pipe.Chain(gzip, gunzip); err != nil {
+		log.Fatal(err)
+	}
+	out, err := gunzip.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Close()
+	for _, c := range []*pipe.Cmd{gzip, gunzip} {
+		if err := c.Start(); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	go func() {
+		fmt.Fprintln(in, "there and back again")
+		in.Close()
+	}()
+	b, err := io.ReadAll(out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range []*pipe.Cmd{gzip, gunzip} {
+		if err := c.Wait(); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Print(string(b))
+	// Output: there and back again
+}
+
+// An extra pipe reaches the program as descriptor 3, beside its standard
+// streams: here the shell reports its status there, apart from its standard
+// output (unset, so os/exec sends it to /dev/null).
+func ExampleCmd_ExtraPipe() {
+	sh := pipe.Command("sh", "-c", "echo noise; echo status: ok >&3")
+	status, fd, err := sh.ExtraPipe(true) // the child writes, this program reads
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer status.Close()
+	fmt.Println("descriptor in the child:", fd)
+	if err := sh.Start(); err != nil {
+		log.Fatal(err)
+	}
+	b, err := io.ReadAll(status)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := sh.Wait(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(b))
+	// Output:
+	// descriptor in the child: 3
+	// status: ok
+}
