@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -255,10 +256,10 @@ func TestSetCapacityErrorsReturnZero(t *testing.T) {
 	for name, call := range map[string]func() (int, error){
 		"SetCapacity(file)":     func() (int, error) { return pipe.SetCapacity(f, 4096) },
 		"SetCapacity(-1)":       func() (int, error) { return pipe.SetCapacity(r, -1) },
-		"SetCapacity(1<<31+1)":  func() (int, error) { return pipe.SetCapacity(r, 1<<31+1) },
+		"SetCapacity(MaxInt)":   func() (int, error) { return pipe.SetCapacity(r, math.MaxInt) },
 		"SetCapacity(nil)":      func() (int, error) { return pipe.SetCapacity(nil, 4096) },
 		"Capacity(file)":        func() (int, error) { return pipe.Capacity(f) },
-		"SetCapacity(too much)": func() (int, error) { return pipe.SetCapacity(r, 1<<31) },
+		"SetCapacity(too much)": func() (int, error) { return pipe.SetCapacity(r, math.MaxInt32) },
 	} {
 		n, err := call()
 		if err == nil {

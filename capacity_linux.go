@@ -9,26 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// O_DIRECT makes the pipe work in packet mode (Linux 3.4 and later): each
-// write of up to [PIPE_BUF] bytes becomes one packet, and a read returns at
-// most one packet, discarding whatever of it does not fit in the buffer. The
-// kernel reports the flag with fcntl(F_GETFL) on the write end only. Kernels
-// older than 3.4 reject it with EINVAL.
-const O_DIRECT = unix.O_DIRECT // its value differs across Linux architectures
-
-// supportedFlags are the Pipe2 flags this platform honours.
-const supportedFlags = O_CLOEXEC | O_NONBLOCK | O_DIRECT
-
-// PIPE_BUF is the largest write that Linux keeps atomic: a write of up to
-// PIPE_BUF bytes to a pipe is never interleaved with other writers' data, and
-// when non-blocking it is written whole or fails with EAGAIN. Larger writes
-// may be split. In packet mode it is also the largest packet.
-const PIPE_BUF = 4096
-
-// fionread is the ioctl that reports the unread bytes of a pipe. Linux calls
-// it FIONREAD in C; x/sys names it TIOCINQ, which has the same number.
-const fionread = unix.TIOCINQ
-
 // maxPipeSize is the file that holds the unprivileged limit on capacity.
 const maxPipeSize = "/proc/sys/fs/pipe-max-size"
 

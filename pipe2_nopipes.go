@@ -4,9 +4,9 @@ package pipe
 
 import "os"
 
-// supportedFlags are the Pipe2 flags this platform honours. All are let
-// through so that the error names what is really missing: pipes.
-const supportedFlags = O_CLOEXEC | O_NONBLOCK | O_DIRECT
+// supportedFlags are the Pipe2 flags this platform honours: none, since it
+// has no pipes (pipe2 says so for flags 0).
+const supportedFlags = 0
 
 // pipe2 fails: this platform (js/wasm, wasip1) has no pipes.
 func pipe2(flags int) (r, w *os.File, err error) {
