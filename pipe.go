@@ -1,75 +1,32 @@
-// Package pipe creates pipes with chosen flags, the Go counterpart of pipe2(2) and
-// of Python's os.pipe2, and hands back both ends as *os.File values that work with
-// the Go runtime.
+// Package pipe creates pipes with the flags of pipe2(2), the Go counterpart
+// of Python's os.pipe2, and wraps the kernel calls that make pipes useful:
+// capacity, bytes buffered, packet mode, zero-copy transfer (splice, tee,
+// vmsplice, [Copy], [VmspliceWriter]), named pipes opened without holding a
+// thread ([OpenFIFO]) and pipes for child processes ([Command], [Chain]).
 //
-// # Creating a pipe
+// Every end is an *os.File that the caller owns and closes. Inside a Go
+// program use O_CLOEXEC|O_NONBLOCK: the files then use the runtime poller,
+// as os.Pipe's do, so a waiting Read parks a goroutine rather than a thread,
+// deadlines work, and Close wakes a waiting call with [os.ErrClosed]. A
+// blocking end, the kind a child process expects, holds a thread while it
+// waits and has no deadlines; O_NONBLOCK belongs to the open file
+// description, which a child shares, so hand children blocking ends
+// ([Command] does, [SetNonblock] by hand). The package never calls
+// (*os.File).Fd: it works through SyscallConn, which neither changes the
+// blocking mode nor lets the file be closed during a call.
 //
-// [Pipe2] takes the flags pipe2(2) takes: [O_CLOEXEC], [O_NONBLOCK] and [O_DIRECT]
-// (packet mode), ORed together. It returns the read end r and the write end w;
-// bytes written to w are read from r. The caller owns both files and closes them.
-// On error no descriptor is left open.
+// Linux has everything. FreeBSD, NetBSD, OpenBSD, DragonFly, Solaris and
+// illumos have pipe2 without packet mode; darwin, iOS and AIX emulate it with
+// pipe and fcntl under [syscall.ForkLock], as os.Pipe does; Windows and Plan 9
+// get os.Pipe's pipes; js and wasip1 have none. Capacity, packet mode, splice,
+// tee and vmsplice are Linux-only; Copy is io.Copy elsewhere.
 //
-// Inside a Go program use O_CLOEXEC|O_NONBLOCK:
-//
-//   - O_CLOEXEC keeps the descriptors out of every child process that is not handed
-//     them explicitly (through exec.Cmd's Stdin, Stdout, Stderr or ExtraFiles, which
-//     clear the flag in the child only).
-//   - O_NONBLOCK makes the files use the runtime poller, as [os.Pipe]'s files do: a
-//     Read on an empty pipe parks the goroutine rather than an OS thread,
-//     SetReadDeadline and SetWriteDeadline work, and Close wakes a Read or Write
-//     that is waiting, which then returns [os.ErrClosed].
-//
-// Without O_NONBLOCK the descriptors are blocking, which is what a C program that
-// inherits one expects. Such files are not registered with the poller: each Read or
-// Write that has to wait holds an OS thread, SetDeadline returns
-// [os.ErrNoDeadline], and Close does not wake a Read that is waiting.
-//
-// # Handing an end to a child process
-//
-// O_NONBLOCK belongs to the open file description, which a child shares with its
-// parent. Unlike os.Pipe's files, the files from Pipe2 stay non-blocking when
-// (*os.File).Fd is called, and exec.Cmd calls it for every file it passes on. A Go
-// child copes with a non-blocking descriptor; most C programs (cat, sort, a shell)
-// fail with EAGAIN. Before handing an end to such a program, switch that end to
-// blocking with [SetNonblock](f, false), and close it in the parent once the child
-// has started. The parent's own end stays non-blocking and pollable.
-//
-// # Controlling a pipe
-//
-// [Capacity] and [SetCapacity] read and set the pipe's buffer size
-// (fcntl F_GETPIPE_SZ and F_SETPIPE_SZ), [MaxCapacity] tells the unprivileged
-// limit, and [Buffered] counts the bytes waiting (FIONREAD). Writes of up to
-// [PIPE_BUF] bytes are atomic. O_DIRECT gives packet mode.
-//
-// # Zero-copy
-//
-// [Splice], [Tee] and [Vmsplice] wrap splice(2), tee(2) and vmsplice(2), which
-// move pages instead of bytes; [Copy] is io.Copy that splices when one side
-// is a pipe. All of them wait in the runtime poller, on whichever side is not
-// ready, so deadlines and Close work as they do for Read and Write.
-//
-// # Platforms
-//
-// Linux has everything; the Linux kernel needs 2.6.27 for pipe2, 3.4 for
-// O_DIRECT and 2.6.35 for capacity control. Capacity control, Splice, Tee and
-// Vmsplice are Linux-only; Buffered works on every Unix; Copy falls back to
-// io.Copy wherever it cannot splice. FreeBSD, NetBSD, OpenBSD, DragonFly BSD, Solaris and illumos have
-// pipe2 with O_CLOEXEC and O_NONBLOCK. Darwin, iOS and AIX have no pipe2: Pipe2
-// calls pipe(2) and then fcntl(2) while holding [syscall.ForkLock] for reading,
-// as os.Pipe does there, so O_CLOEXEC is atomic with respect to the fork/exec
-// calls of the Go runtime but not against a fork made by C code. On Windows and
-// Plan 9, flags 0 and O_CLOEXEC both give the pipe os.Pipe gives; child processes
-// started with os/exec receive only the files handed to them. js/wasm and wasip1
-// have no pipes.
-//
-// Where a platform cannot honour a flag or a function, the error says which and
-// matches [errors.ErrUnsupported]. Errors from the kernel are [*os.SyscallError]
-// values that name the system call, so errors.Is(err, syscall.EMFILE) and the
-// like work.
-//
-// No function in this package calls (*os.File).Fd: descriptor work goes through
-// SyscallConn, which neither changes the blocking mode nor lets the file be
-// closed during the call.
+// The rules shared by every function: a nil file gives an error matching
+// [os.ErrInvalid], a closed one [os.ErrClosed], a feature the platform lacks
+// [errors.ErrUnsupported], and bad arguments [syscall.EINVAL]. Kernel errors
+// are [*os.SyscallError] or [*os.PathError] values naming the system call, so
+// errors.Is(err, syscall.EMFILE) and the like work. On error nothing is left
+// open.
 package pipe
 
 import (
@@ -83,12 +40,9 @@ import (
 
 // Pipe2 creates a pipe with pipe2(2) and the given flags, any of [O_CLOEXEC],
 // [O_NONBLOCK] and [O_DIRECT] ORed together, and returns its read end r and its
-// write end w, named "|0" and "|1" as os.Pipe names them. The caller owns both.
-//
-// Bits other than those three give an error matching [syscall.EINVAL], as
-// pipe2(2) gives for flags it does not know. A flag the platform cannot honour
-// gives an error matching [errors.ErrUnsupported]. On any error neither end is
-// left open.
+// write end w, named "|0" and "|1" as os.Pipe names them. Other bits give
+// EINVAL, as pipe2(2) does; a flag the platform cannot honour gives
+// [errors.ErrUnsupported]. O_DIRECT needs Linux 3.4 (EINVAL before).
 func Pipe2(flags int) (r, w *os.File, err error) {
 	if flags&^(O_CLOEXEC|O_NONBLOCK|O_DIRECT) != 0 {
 		return nil, nil, os.NewSyscallError("pipe2", syscall.EINVAL)
@@ -103,36 +57,31 @@ func Pipe2(flags int) (r, w *os.File, err error) {
 // file description behind f with fcntl(F_SETFL), through f.SyscallConn.
 //
 // Its use is handing one end of a pipe to a child process that expects a
-// blocking descriptor: call SetNonblock(end, false) before starting the child and
-// close end in the parent afterwards. The flag is shared by every descriptor of
-// that open file description, in this process and in children. SetNonblock does
-// not move f into or out of the runtime poller: a pollable file made blocking
-// holds a thread while it waits, and a file that was blocking when it was
-// created returns EAGAIN from Read and Write once made non-blocking.
-//
-// A nil f gives an error matching [os.ErrInvalid], a closed one [os.ErrClosed].
-// On Windows, Plan 9, js and wasip1 the error matches [errors.ErrUnsupported].
+// blocking descriptor: call SetNonblock(end, false) before starting the child
+// and close end in the parent afterwards ([Command] does both). The flag is
+// shared by every descriptor of that open file description, in this process
+// and in children. SetNonblock does not move f into or out of the runtime
+// poller: a pollable file made blocking holds a thread while it waits, and a
+// file that was blocking when it was created returns EAGAIN from Read and
+// Write once made non-blocking. Unix only.
 func SetNonblock(f *os.File, nonblocking bool) error {
 	return setNonblock(f, nonblocking)
 }
 
 // Capacity returns the capacity of the pipe behind f, in bytes, with
-// fcntl(F_GETPIPE_SZ) (Linux 2.6.35 and later). Both ends report the same
-// capacity; a new pipe has 16 pages, 64 KiB with 4 KiB pages. The capacity
-// counts page slots, not bytes: in packet mode ([O_DIRECT]) each packet takes
-// a slot however small it is, and small writes to a normal pipe share one.
-//
-// A file that is not a pipe gives EBADF, a nil f [os.ErrInvalid], a closed one
-// [os.ErrClosed]. Other systems have no such call: the error matches
-// [errors.ErrUnsupported].
+// fcntl(F_GETPIPE_SZ). Both ends report the same capacity; a new pipe has 16
+// pages, 64 KiB with 4 KiB pages. The capacity counts page slots, not bytes:
+// in packet mode ([O_DIRECT]) each packet takes a slot however small it is,
+// and small writes to a normal pipe share one. A file that is not a pipe
+// gives EBADF. Linux only.
 func Capacity(f *os.File) (int, error) {
 	return capacity(f)
 }
 
 // SetCapacity sets the capacity of the pipe behind f with
-// fcntl(F_SETPIPE_SZ) (Linux 2.6.35 and later) and returns the capacity the
-// kernel chose: n rounded up to a power of two of pages (0 and 1 give one
-// page). Either end may be used.
+// fcntl(F_SETPIPE_SZ) and returns the capacity the kernel chose: n rounded up
+// to a power of two of pages (0 and 1 give one page), so ask 100,000 and get
+// 131,072. Either end may be used. Linux only.
 //
 // The kernel refuses, with an error matching:
 //   - [syscall.EINVAL]: n negative or above 2^31 (checked before the call);
@@ -142,15 +91,14 @@ func Capacity(f *os.File) (int, error) {
 //   - [syscall.EBUSY]: n too small for the data the pipe holds;
 //   - [syscall.EBADF]: f is not a pipe.
 //
-// A nil f gives [os.ErrInvalid], a closed one [os.ErrClosed]. Other systems
-// cannot resize a pipe: the error matches [errors.ErrUnsupported].
+// With any error the capacity returned is 0.
 func SetCapacity(f *os.File, n int) (int, error) {
 	return setCapacity(f, n)
 }
 
 // MaxCapacity returns the largest capacity [SetCapacity] grants a process
 // without CAP_SYS_RESOURCE, read from /proc/sys/fs/pipe-max-size (1 MiB by
-// default). Other systems give an error matching [errors.ErrUnsupported].
+// default). Linux only.
 func MaxCapacity() (int, error) {
 	return maxCapacity()
 }
@@ -160,10 +108,7 @@ func MaxCapacity() (int, error) {
 // the BSDs, Solaris, illumos and AIX use the read end. On a FIFO it works the
 // same; on other kinds of file it returns what FIONREAD reports for them (bytes
 // left before end of file, or unread bytes of a socket) or the kernel's error,
-// such as ENOTTY.
-//
-// A nil f gives [os.ErrInvalid], a closed one [os.ErrClosed]. Windows, Plan 9,
-// js and wasip1 give an error matching [errors.ErrUnsupported].
+// such as ENOTTY. Unix only.
 func Buffered(f *os.File) (int, error) {
 	return buffered(f)
 }
