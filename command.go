@@ -165,7 +165,7 @@ func (c *Cmd) Start() error {
 		// The child has its own copy now, or never will: ours only keeps
 		// the pipe open. Close cannot fail on a pipe that nothing else
 		// in this program uses.
-		f.Close()
+		_ = f.Close()
 	}
 	c.childEnds = nil
 	return err
@@ -280,7 +280,7 @@ func Chain(cmds ...*Cmd) error {
 		r, w, err := pipe2(O_CLOEXEC)
 		if err != nil {
 			for _, f := range ends {
-				f.Close()
+				_ = f.Close() // unused fresh pipes: the pipe2 error is the one to report
 			}
 			return err
 		}

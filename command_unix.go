@@ -24,8 +24,8 @@ func childPipe(childReads bool) (parent, child *os.File, err error) {
 		parent, child = r, w
 	}
 	if err := setNonblock(child, false); err != nil {
-		r.Close()
-		w.Close()
+		_ = r.Close() // a fresh pipe nothing used: the fcntl error is the one to report
+		_ = w.Close()
 		return nil, nil, err
 	}
 	return parent, child, nil

@@ -26,13 +26,13 @@ func settleFIFO(f *os.File) (*os.File, error) {
 			nfd, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
 		})
 	}
-	f.Close()
+	_ = f.Close() // the duplicate, or the error, is what the caller gets
 	if err == nil && dupErr != nil {
 		err = os.NewSyscallError("fcntl", dupErr)
 	}
 	if err == nil {
 		if err = unix.SetNonblock(nfd, false); err != nil {
-			unix.Close(nfd)
+			_ = unix.Close(nfd) // unused: the fcntl error is the one to report
 			err = os.NewSyscallError("fcntl", err)
 		}
 	}

@@ -49,7 +49,7 @@ func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
 	f := os.NewFile(uintptr(fd), path)
 	if flag == os.O_RDONLY {
 		if err := awaitWriter(ctx, f); err != nil {
-			f.Close()
+			_ = f.Close() // the wait's error is the one to report
 			return nil, &os.PathError{Op: "open", Path: path, Err: err}
 		}
 	}
@@ -84,7 +84,7 @@ func openNonblock(path string, flag int) (int, error) {
 		err = checkFIFO(path, uint32(st.Mode))
 	}
 	if err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd) // opened only to be checked
 		return -1, err
 	}
 	return fd, nil
@@ -214,7 +214,7 @@ func awaitWriter(ctx context.Context, f *os.File) error {
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(fired)
-		f.SetReadDeadline(longAgo) // fails only for a file the poller lacks, whose wait fails anyway
+		_ = f.SetReadDeadline(longAgo) // fails only for a file the poller lacks, whose wait fails anyway
 	})
 	var seen bool
 	var seenErr error
@@ -231,7 +231,7 @@ func awaitWriter(ctx context.Context, f *os.File) error {
 	case err == nil:
 		// A deadline set by the AfterFunc after the wait ended is undone
 		// here, since the caller gets the file.
-		f.SetReadDeadline(time.Time{})
+		_ = f.SetReadDeadline(time.Time{}) // cannot fail: the wait used the poller
 		return nil
 	case ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		return ctx.Err()

@@ -38,8 +38,8 @@ func pipe2(flags int) (r, w *os.File, err error) {
 	}
 	if err != nil {
 		// Never half a pair: both descriptors are ours and unused.
-		unix.Close(p[0])
-		unix.Close(p[1])
+		_ = unix.Close(p[0]) // the fcntl error is the one to report
+		_ = unix.Close(p[1])
 		return nil, nil, os.NewSyscallError("fcntl", err)
 	}
 	r, w = newPair(p)
