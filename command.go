@@ -75,16 +75,7 @@ func (c *Cmd) StdinPipe() (*os.File, error) {
 	if err := c.unstarted("StdinPipe"); err != nil {
 		return nil, err
 	}
-	if c.Stdin != nil {
-		return nil, misuse("Stdin already set")
-	}
-	parent, child, err := childPipe(true)
-	if err != nil {
-		return nil, err
-	}
-	c.Stdin = child
-	c.childEnds = append(c.childEnds, child)
-	return parent, nil
+	return c.streamPipe("Stdin", c.Stdin != nil, true, func(child *os.File) { c.Stdin = child })
 }
 
 // StdoutPipe returns the read end of a pipe whose write end becomes the
@@ -97,16 +88,7 @@ func (c *Cmd) StdoutPipe() (*os.File, error) {
 	if err := c.unstarted("StdoutPipe"); err != nil {
 		return nil, err
 	}
-	if c.Stdout != nil {
-		return nil, misuse("Stdout already set")
-	}
-	parent, child, err := childPipe(false)
-	if err != nil {
-		return nil, err
-	}
-	c.Stdout = child
-	c.childEnds = append(c.childEnds, child)
-	return parent, nil
+	return c.streamPipe("Stdout", c.Stdout != nil, false, func(child *os.File) { c.Stdout = child })
 }
 
 // StderrPipe is like [Cmd.StdoutPipe] for the command's standard error.
@@ -114,14 +96,20 @@ func (c *Cmd) StderrPipe() (*os.File, error) {
 	if err := c.unstarted("StderrPipe"); err != nil {
 		return nil, err
 	}
-	if c.Stderr != nil {
-		return nil, misuse("Stderr already set")
+	return c.streamPipe("Stderr", c.Stderr != nil, false, func(child *os.File) { c.Stderr = child })
+}
+
+// streamPipe makes the pipe for one standard stream, unless it is set
+// already, gives the child's end to set and records it for Start to close.
+func (c *Cmd) streamPipe(stream string, isSet, childReads bool, set func(child *os.File)) (*os.File, error) {
+	if isSet {
+		return nil, misuse("%s already set", stream)
 	}
-	parent, child, err := childPipe(false)
+	parent, child, err := childPipe(childReads)
 	if err != nil {
 		return nil, err
 	}
-	c.Stderr = child
+	set(child)
 	c.childEnds = append(c.childEnds, child)
 	return parent, nil
 }
