@@ -30,10 +30,6 @@ import (
 // are ready. Splice wraps it; Copy finishes with read and write instead.
 var errRefused = errors.New("the kernel answers EAGAIN although both sides poll ready (for example TCP urgent data)")
 
-// errAppend marks an EINVAL from splice(2) whose cause is an O_APPEND
-// destination.
-var errAppend = errors.New("O_APPEND destination")
-
 // An fdConn is one side of a transfer: a file or socket, its RawConn, and
 // what the transfer must know about its descriptor.
 type fdConn struct {
