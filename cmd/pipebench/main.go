@@ -88,12 +88,16 @@ const (
 	maxBuf = 256 << 20
 )
 
+// minDuration is the shortest -duration: below it a row may end before
+// its first buffer has gone through, and measure nothing.
+const minDuration = 10 * time.Millisecond
+
 var bufRange = fmt.Sprintf("from %s to %s", sizeName(minBuf), sizeName(maxBuf))
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pipebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	duration := fs.Duration("duration", 1500*time.Millisecond, "how long to move data in each row")
+	duration := fs.Duration("duration", 1500*time.Millisecond, "how long to move data in each row, at least 10ms")
 	bufFlag := fs.String("buf", "256KiB", "size of each write and read: bytes, or a number with KiB, MiB or GiB, "+bufRange)
 	filter := fs.String("rows", "", "run only the rows whose name matches this regular expression")
 	asJSON := fs.Bool("json", false, "print the facts and rows (speeds in GB/s, 10^9 bytes per second) as one JSON document")
@@ -115,8 +119,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return bad("unexpected arguments: %q", fs.Args())
 	}
-	if *duration <= 0 {
-		return bad("-duration must be positive, not %v", *duration)
+	if *duration < minDuration {
+		return bad("-duration must be at least %v, not %v", minDuration, *duration)
 	}
 	size, err := parseSize(*bufFlag)
 	if err != nil {

@@ -50,8 +50,9 @@ func TestBadFlags(t *testing.T) {
 		msg  string // in stderr
 	}{
 		{[]string{"-nosuchflag"}, "flag provided but not defined"},
-		{[]string{"-duration=0s"}, "-duration must be positive"},
-		{[]string{"-duration=-1s"}, "-duration must be positive"},
+		{[]string{"-duration=0s"}, "-duration must be at least 10ms, not 0s"},
+		{[]string{"-duration=-1s"}, "-duration must be at least 10ms, not -1s"},
+		{[]string{"-duration=9ms"}, "-duration must be at least 10ms, not 9ms"},
 		{[]string{"-buf=lots"}, `"lots" is not a size`},
 		{[]string{"-buf=-4KiB"}, `"-4KiB" is not a size`},
 		{[]string{"-buf=0"}, `"0" is out of range: buffers from 4 KiB to 256 MiB are accepted`},
