@@ -190,7 +190,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	rep.Summary = summary(rep.Rows, rep.Pairs)
+	rep.Summary = summary(rep.Rows, rep.Pairs, *duration)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetEscapeHTML(false) // "->" in row names stays readable
@@ -223,8 +223,10 @@ func pairOf(name string, measured map[string]float64) (Pair, bool) {
 }
 
 // summary says in one line what the measured rows show: which of each
-// Copy/io.Copy pair to use, the fastest row, and where the reasons are.
-func summary(rows []Row, pairs []Pair) string {
+// Copy/io.Copy pair to use, the fastest row, and where the reasons are. It
+// says that each row ran once for d: on a busy machine a ratio near 1 can
+// flip between runs.
+func summary(rows []Row, pairs []Pair, d time.Duration) string {
 	const more = "which way for which job, and why: BENCHMARKS.md"
 	if len(rows) == 0 {
 		return "nothing measured here (every row skipped); " + more
@@ -250,7 +252,7 @@ func summary(rows []Row, pairs []Pair) string {
 	if len(parts) > 0 {
 		use = "use " + strings.Join(parts, ", ") + "; "
 	}
-	return fmt.Sprintf("%sfastest here: %s, %.2f GB/s; %s", use, fastest.Name, fastest.GBps, more)
+	return fmt.Sprintf("from one %v run of each row: %sfastest here: %s, %.2f GB/s; %s", d, use, fastest.Name, fastest.GBps, more)
 }
 
 // parseSize reads "65536", "64KiB", "1MiB" or "1GiB" (K, M and G mean the

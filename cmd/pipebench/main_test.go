@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pipe2go/pipe"
 )
@@ -263,7 +264,7 @@ func TestJSON(t *testing.T) {
 			t.Errorf("pair %+v does not match rows %+v", p, rep.Rows[2:])
 		}
 	}
-	if rep.Summary != summary(rep.Rows, rep.Pairs) {
+	if rep.Summary != summary(rep.Rows, rep.Pairs, 20*time.Millisecond) {
 		t.Errorf("summary %q", rep.Summary)
 	}
 }
@@ -345,12 +346,12 @@ func TestTable(t *testing.T) {
 func TestSummary(t *testing.T) {
 	rows := []Row{{Name: "a", GBps: 1}, {Name: "b", GBps: 3}, {Name: "c", GBps: 2}}
 	pairs := []Pair{{Path: "x", Ratio: 2}, {Path: "y", Ratio: 0.5}, {Path: "z", Ratio: 1.05}}
-	want := "use Copy for x (2.00x io.Copy), io.Copy for y (Copy 0.50x), either for z (Copy 1.05x, within 10%); " +
+	want := "from one 2s run of each row: use Copy for x (2.00x io.Copy), io.Copy for y (Copy 0.50x), either for z (Copy 1.05x, within 10%); " +
 		"fastest here: b, 3.00 GB/s; which way for which job, and why: BENCHMARKS.md"
-	if got := summary(rows, pairs); got != want {
+	if got := summary(rows, pairs, 2*time.Second); got != want {
 		t.Errorf("summary =\n%s\nwant\n%s", got, want)
 	}
-	if got := summary(nil, nil); got != "nothing measured here (every row skipped); which way for which job, and why: BENCHMARKS.md" {
+	if got := summary(nil, nil, time.Second); got != "nothing measured here (every row skipped); which way for which job, and why: BENCHMARKS.md" {
 		t.Errorf("summary with no rows = %q", got)
 	}
 }
