@@ -1,0 +1,448 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/pipe2go/pipe"
+)
+
+// Environment of the reader process of the two-process row: this program
+// run again.
+const (
+	childEnv = "PIPEBENCH_CHILD" // "reader"
+	bufEnv   = "PIPEBENCH_BUF"   // buffer size in bytes
+	fdEnv    = "PIPEBENCH_FD"    // the descriptor to read
+)
+
+// mover moves data for about d with buffers of size bytes. It returns how
+// many bytes arrived, after checking that they are all that was sent, and
+// how long the transfer took: from the first byte sent to the last one
+// received, without the setup before (pipes, buffers, files, a child
+// process) or the cleanup after.
+type mover func(d time.Duration, size int) (n int64, elapsed time.Duration, err error)
+
+type rowSpec struct {
+	name string
+	move mover
+}
+
+// Rows whose names are "Copy X" and "io.Copy X" form a pair, compared in
+// the output.
+func rows() []rowSpec {
+	return []rowSpec{
+		{"write/read, default capacity", writeRead(0)},
+		{"write/read, 1 MiB pipe", writeRead(1 << 20)},
+		{"write/read, two processes", twoProcesses},
+		{"vmsplice + splice to /dev/null", vmspliceSplice},
+		{"VmspliceWriter reuse, /dev/null", vmspliceWriter},
+		{"Copy pipe -> /dev/null", copyTo(pipe.Copy, devNullDst)},
+		{"io.Copy pipe -> /dev/null", copyTo(io.Copy, devNullDst)},
+		{"Copy pipe -> file", copyTo(pipe.Copy, tempFileDst)},
+		{"io.Copy pipe -> file", copyTo(io.Copy, tempFileDst)},
+		{"Copy file -> pipe", copyFromFile(pipe.Copy)},
+		{"io.Copy file -> pipe", copyFromFile(io.Copy)},
+	}
+}
+
+// skipError is a row's reason not to run here, other than a missing
+// facility (errors.ErrUnsupported), such as a limit of this machine.
+type skipError struct{ err error }
+
+func (e skipError) Error() string { return e.err.Error() }
+func (e skipError) Unwrap() error { return e.err }
+
+// newPipe makes a pipe for the Go-side rows: O_NONBLOCK, so the runtime
+// poller does the waiting.
+func newPipe() (r, w *os.File, err error) {
+	return pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+}
+
+type result struct {
+	n   int64
+	err error
+}
+
+// pump writes buf to w until d has passed, then closes w, and reports what
+// it wrote. write is the way one buffer goes in.
+func pump(w *os.File, buf []byte, d time.Duration, write func(*os.File, []byte) (int, error)) <-chan result {
+	return feed(w, d, func() (int64, error) {
+		n, err := write(w, buf)
+		return int64(n), err
+	})
+}
+
+// feed calls step until d has passed or it fails, then closes w, and
+// reports the bytes the steps moved.
+func feed(w *os.File, d time.Duration, step func() (int64, error)) <-chan result {
+	out := make(chan result, 1)
+	go func() {
+		var total int64
+		var err error
+		for stop := time.Now().Add(d); time.Now().Before(stop); {
+			var n int64
+			n, err = step()
+			total += n
+			if err != nil {
+				break
+			}
+		}
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		out <- result{total, err}
+	}()
+	return out
+}
+
+// timed starts the clock and the writer, runs read until the pipe r is
+// drained, stops the clock and settles with the writer. If read fails, r is
+// closed so that a writer waiting on a full pipe gets EPIPE and stops.
+func timed(r *os.File, start func() <-chan result, read func() (int64, error)) (int64, time.Duration, error) {
+	t0 := time.Now()
+	written := start()
+	n, err := read()
+	elapsed := time.Since(t0)
+	if err != nil {
+		_ = r.Close() // to stop the writer; the read error is the one to report
+	}
+	n, err = settle(written, n, err)
+	return n, elapsed, err
+}
+
+// settle waits for the writer and compares its count with the reader's.
+func settle(written <-chan result, read int64, readErr error) (int64, error) {
+	wr := <-written
+	if readErr != nil {
+		return 0, fmt.Errorf("reader: %w", readErr)
+	}
+	if wr.err != nil {
+		return 0, fmt.Errorf("writer: %w", wr.err)
+	}
+	if read != wr.n {
+		return 0, fmt.Errorf("read %d bytes but wrote %d", read, wr.n)
+	}
+	return read, nil
+}
+
+func fileWrite(w *os.File, b []byte) (int, error) { return w.Write(b) }
+
+// readAll reads r to EOF with Read alone (no WriterTo) and size-byte reads.
+func readAll(r *os.File, size int) func() (int64, error) {
+	buf := make([]byte, size)
+	return func() (int64, error) {
+		return io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf)
+	}
+}
+
+func writeRead(capacity int) mover {
+	return func(d time.Duration, size int) (int64, time.Duration, error) {
+		r, w, err := newPipe()
+		if err != nil {
+			return 0, 0, err
+		}
+		defer r.Close()
+		if capacity > 0 {
+			if _, err := pipe.SetCapacity(w, capacity); err != nil {
+				_ = w.Close() // unused
+				return 0, 0, err
+			}
+		}
+		buf := make([]byte, size)
+		return timed(r, func() <-chan result { return pump(w, buf, d, fileWrite) }, readAll(r, size))
+	}
+}
+
+// twoProcesses writes to a child process, this program run again, which
+// reads the pipe to EOF and prints how many bytes it got. The clock starts
+// once the child says it is ready to read, and stops when it has printed
+// its count.
+func twoProcesses(d time.Duration, size int) (int64, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
+	defer cancel()
+	self, exeErr := os.Executable()
+	c := pipe.CommandContext(ctx, self)
+	w, fd, err := c.ExtraPipe(false) // unsupported where there are no pipes
+	if err != nil {
+		return 0, 0, err
+	}
+	defer w.Close()
+	if exeErr != nil {
+		return 0, 0, exeErr
+	}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer out.Close()
+	c.Env = append(os.Environ(), childEnv+"=reader", bufEnv+"="+strconv.Itoa(size), fdEnv+"="+strconv.Itoa(fd))
+	c.Stderr = os.Stderr
+	if err := c.Start(); err != nil {
+		return 0, 0, err
+	}
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "ready" {
+		_ = w.Close() // the child reads EOF, if it is still there
+		return 0, 0, fmt.Errorf("reader process did not start: %v, %v", c.Wait(), lines.Err())
+	}
+	buf := make([]byte, size)
+	t0 := time.Now()
+	written := pump(w, buf, d, fileWrite)
+	var n int64
+	var readErr error
+	if lines.Scan() {
+		n, readErr = strconv.ParseInt(lines.Text(), 10, 64)
+	} else {
+		readErr = fmt.Errorf("no count from the reader process (%v)", lines.Err())
+	}
+	elapsed := time.Since(t0)
+	if err := c.Wait(); err != nil && readErr == nil {
+		readErr = fmt.Errorf("reader process: %w", err)
+	}
+	n, err = settle(written, n, readErr)
+	return n, elapsed, err
+}
+
+// childReader is the reader process of twoProcesses.
+func childReader() int {
+	size, err1 := strconv.Atoi(os.Getenv(bufEnv))
+	fd, err2 := strconv.Atoi(os.Getenv(fdEnv))
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(os.Stderr, "pipebench reader:", err)
+		return 1
+	}
+	r := os.NewFile(uintptr(fd), "|0") // blocking, as pipe.Cmd hands it
+	buf := make([]byte, max(size, 1))
+	fmt.Println("ready")
+	n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pipebench reader:", err)
+		return 1
+	}
+	fmt.Println(n)
+	return 0
+}
+
+// vmspliceWrite maps the (never changing) buffer into the pipe.
+func vmspliceWrite(w *os.File, b []byte) (int, error) {
+	return pipe.Vmsplice(w, [][]byte{b}, 0)
+}
+
+func openNull() (*os.File, error) { return os.OpenFile(os.DevNull, os.O_WRONLY, 0) }
+
+func vmspliceSplice(d time.Duration, size int) (int64, time.Duration, error) {
+	r, w, err := newPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	// Probe once, so that an unsupported system says so before timing.
+	if _, err := pipe.Vmsplice(w, nil, 0); err != nil {
+		_ = w.Close() // unused
+		return 0, 0, err
+	}
+	if _, err := pipe.SetCapacity(w, 1<<20); err != nil {
+		_ = w.Close() // unused
+		return 0, 0, err
+	}
+	null, err := openNull()
+	if err != nil {
+		_ = w.Close() // unused
+		return 0, 0, err
+	}
+	defer null.Close()
+	// Written first: the pages of a buffer never written are all the
+	// shared zero page, which reads faster than any real buffer.
+	buf := make([]byte, size)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	return timed(r, func() <-chan result { return pump(w, buf, d, vmspliceWrite) }, drain(null, r))
+}
+
+// drain empties the pipe r into null with Splice, or with Read where
+// Splice is unsupported.
+func drain(null, r *os.File) func() (int64, error) {
+	return func() (int64, error) {
+		var total int64
+		for {
+			n, err := pipe.Splice(null, r, 1<<20, 0)
+			total += n
+			if total == 0 && errors.Is(err, errors.ErrUnsupported) {
+				return readAll(r, 1<<20)()
+			}
+			if err != nil || n == 0 {
+				return total, err
+			}
+		}
+	}
+}
+
+// vmspliceWriter commits buffers of a VmspliceWriter with reuse, which is
+// safe here since the reader discards what it splices, writing a byte in
+// each page of each buffer first, as a producer filling them would.
+func vmspliceWriter(d time.Duration, size int) (int64, time.Duration, error) {
+	r, w, err := newPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	v, err := pipe.NewVmspliceWriter(w, size)
+	if err != nil {
+		_ = w.Close() // unused
+		if errors.Is(err, syscall.EPERM) {
+			// The pipe must hold one buffer: above pipe-max-size that
+			// needs CAP_SYS_RESOURCE, and the per-user page limits apply.
+			return 0, 0, skipError{fmt.Errorf("the pipe must hold one %s buffer, which this process may not have: %w", sizeName(size), err)}
+		}
+		return 0, 0, err
+	}
+	v.SetReuse(true)
+	null, err := openNull()
+	if err != nil {
+		_ = v.Close() // nothing committed
+		_ = w.Close()
+		return 0, 0, err
+	}
+	defer null.Close()
+	start := func() <-chan result {
+		out := make(chan result, 1)
+		go func() {
+			var total int64
+			var err error
+			for stop := time.Now().Add(d); err == nil && time.Now().Before(stop); {
+				b := v.Buffer()
+				for i := 0; i < len(b); i += 4096 {
+					b[i] = byte(total)
+				}
+				if err = v.Commit(len(b)); err == nil {
+					total += int64(len(b))
+				}
+			}
+			if cerr := v.Close(); err == nil {
+				err = cerr
+			}
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			out <- result{total, err}
+		}()
+		return out
+	}
+	return timed(r, start, drain(null, r))
+}
+
+// A destination for the pipe -> X rows, and how to dispose of it.
+type dst func() (io.Writer, func(), error)
+
+func devNullDst() (io.Writer, func(), error) {
+	f, err := openNull()
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { _ = f.Close() }, nil // nothing was buffered
+}
+
+func tempFileDst() (io.Writer, func(), error) {
+	f, err := os.CreateTemp("", "pipebench-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	// A scratch file: errors closing or removing it change no result.
+	return f, func() { _ = f.Close(); _ = os.Remove(f.Name()) }, nil
+}
+
+// fileSpan is how much a pipe -> file row writes before rewinding its file,
+// and how large the file -> pipe rows' source is: small enough to stay in
+// the page cache, so that the cache, not the disk, is measured.
+const fileSpan = 64 << 20
+
+// copyTo measures a copy function from a pipe to a destination. The pipe is
+// fed with Vmsplice where the system has it, so that feeding costs little
+// next to what is measured, and with Write elsewhere.
+func copyTo(copyFn func(io.Writer, io.Reader) (int64, error), to dst) mover {
+	return func(d time.Duration, size int) (int64, time.Duration, error) {
+		r, w, err := newPipe()
+		if err != nil {
+			return 0, 0, err
+		}
+		defer r.Close()
+		write := fileWrite
+		if _, err := pipe.Vmsplice(w, nil, 0); err == nil {
+			write = vmspliceWrite
+			_, _ = pipe.SetCapacity(w, 1<<20) // best effort: it only speeds the feeding
+		}
+		out, closeOut, err := to()
+		if err != nil {
+			_ = w.Close() // unused
+			return 0, 0, err
+		}
+		defer closeOut()
+		buf := make([]byte, size)
+		read := func() (int64, error) {
+			// Copy in fileSpan pieces, rewinding a file between them.
+			var total int64
+			for {
+				n, err := copyFn(out, io.LimitReader(r, fileSpan))
+				total += n
+				if err != nil || n < fileSpan {
+					return total, err
+				}
+				if s, ok := out.(io.Seeker); ok {
+					if _, err := s.Seek(0, io.SeekStart); err != nil {
+						return total, err
+					}
+				}
+			}
+		}
+		return timed(r, func() <-chan result { return pump(w, buf, d, write) }, read)
+	}
+}
+
+// copyFromFile measures a copy function from a file in the page cache to a
+// pipe, which is drained into /dev/null with Splice where the system has it.
+func copyFromFile(copyFn func(io.Writer, io.Reader) (int64, error)) mover {
+	return func(d time.Duration, size int) (int64, time.Duration, error) {
+		r, w, err := newPipe()
+		if err != nil {
+			return 0, 0, err
+		}
+		defer r.Close()
+		src, err := os.CreateTemp("", "pipebench-*")
+		if err != nil {
+			_ = w.Close() // unused
+			return 0, 0, err
+		}
+		defer func() { _ = src.Close(); _ = os.Remove(src.Name()) }() // scratch file
+		chunk := make([]byte, 1<<20)
+		for i := range chunk {
+			chunk[i] = byte(i)
+		}
+		for range fileSpan / len(chunk) {
+			if _, err := src.Write(chunk); err != nil {
+				_ = w.Close() // unused
+				return 0, 0, err
+			}
+		}
+		null, err := openNull()
+		if err != nil {
+			_ = w.Close() // unused
+			return 0, 0, err
+		}
+		defer null.Close()
+		step := func() (int64, error) {
+			if _, err := src.Seek(0, io.SeekStart); err != nil {
+				return 0, err
+			}
+			return copyFn(w, src)
+		}
+		return timed(r, func() <-chan result { return feed(w, d, step) }, drain(null, r))
+	}
+}
