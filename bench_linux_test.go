@@ -9,17 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// devNull opens /dev/null for writing, closed when the benchmark ends.
-func devNull(b *testing.B) *os.File {
-	b.Helper()
-	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { f.Close() })
-	return f
-}
-
 // drain empties r into /dev/null with Splice until EOF, in a goroutine; the
 // returned func waits for it and returns the bytes drained.
 func drain(b *testing.B, r *os.File) func() int64 {

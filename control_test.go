@@ -17,27 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rawWrite makes one write(2) on f through SyscallConn, without waiting in
-// the poller: a full non-blocking pipe gives EAGAIN here, where f.Write
-// would wait.
-func rawWrite(t testing.TB, f *os.File, b []byte) (n int, err error) {
-	t.Helper()
-	rc, cerr := f.SyscallConn()
-	if cerr != nil {
-		t.Fatal(cerr)
-	}
-	if cerr := rc.Write(func(fd uintptr) bool {
-		n, err = unix.Write(int(fd), b)
-		n = max(n, 0) // unix.Write gives -1 with an error
-		return true
-	}); cerr != nil {
-		t.Fatal(cerr)
-	}
-	return n, err
-}
-
 func TestBuffered(t *testing.T) {
-	for _, size := range []int{0, 1, 100, pipe.PIPE_BUF, 3*pipe.PIPE_BUF + 7, 65536} {
+	full := defaultCapacity(t) // a pipe holds no more: a larger Write would wait
+	for _, size := range []int{0, 1, 100, pipe.PIPE_BUF, 3*pipe.PIPE_BUF + 7, full} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
 			if size > 0 {
