@@ -56,6 +56,9 @@ func TestPipeBufAtomic(t *testing.T) {
 			r, w := newPipe(t, flags)
 			const writers, records = 4, 300
 			var wg sync.WaitGroup
+			// The writers report through errc, not t: if the test stops
+			// early they still run until the cleanup closes the pipe.
+			errc := make(chan error, writers)
 			for i := 0; i < writers; i++ {
 				wg.Add(1)
 				go func(tag byte) {
@@ -63,13 +66,13 @@ func TestPipeBufAtomic(t *testing.T) {
 					rec := bytes.Repeat([]byte{tag}, pipe.PIPE_BUF)
 					for j := 0; j < records; j++ {
 						if _, err := w.Write(rec); err != nil {
-							t.Error(err)
+							errc <- err
 							return
 						}
 					}
 				}(byte('A' + i))
 			}
-			go func() { wg.Wait(); w.Close() }()
+			go func() { wg.Wait(); w.Close(); close(errc) }()
 			counts := map[byte]int{}
 			rec := make([]byte, pipe.PIPE_BUF)
 			for {
@@ -82,6 +85,9 @@ func TestPipeBufAtomic(t *testing.T) {
 					t.Fatalf("record interleaved: byte 0 is %q, byte %d is %q", rec[0], i, rec[i])
 				}
 				counts[rec[0]]++
+			}
+			for err := range errc {
+				t.Errorf("writer: %v", err)
 			}
 			for i := 0; i < writers; i++ {
 				if c := counts[byte('A'+i)]; c != records {

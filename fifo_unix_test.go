@@ -656,7 +656,9 @@ func TestOpenFIFOCloseWakes(t *testing.T) {
 			if side == "Write" {
 				victim, call = w, func() error { _, err := w.Write(make([]byte, 8<<20)); return err }
 			}
-			checkCloseWakes(t, "os.(*File)."+side+"(", call, victim)
+			// The call's own frame, not os.(*File).Read: no other goroutine
+			// can be mistaken for it.
+			checkCloseWakes(t, "TestOpenFIFOCloseWakes.func", call, victim)
 		})
 	}
 }
