@@ -44,8 +44,9 @@ func Example() {
 }
 
 // A producer goroutine and a consumer joined by a pipe. The kernel holds what
-// the producer writes (64 KiB by default on Linux) until the consumer reads it;
-// a full pipe parks the producer, an empty one the consumer.
+// the producer writes (16 pages, 64 KiB with 4 KiB pages, by default on Linux)
+// until the consumer reads it; a full pipe parks the producer, an empty one
+// the consumer.
 func ExamplePipe2() {
 	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
 	if err != nil {

@@ -168,12 +168,14 @@ func socketReader(t testing.TB, peer io.ReadCloser, keep bool, closeWrite func()
 	}
 }
 
-// pairings are the transfers TestIntegrity and BenchmarkCopy run. The tests
-// feed a pipe from a goroutine, which needs no other program; the
-// benchmarks from a child process, as programs mostly get their pipes, and
-// so that feeding takes none of this process's CPU time. Both read the same
-// kind of read end. The tests skip the benchmarks' Unix sockets to stay
-// within CI's time: 64 MiB under the race detector takes seconds each.
+// pairings are the transfers that TestSpliceIntegrity and TestCopyIntegrity
+// (test) and BenchmarkCopy (bench) run. A pipe source is fed by a goroutine
+// in the tests, which then need no other program, and by a child process in
+// the benchmarks, as programs mostly get their pipes and so that feeding it
+// takes none of this process's CPU time; Splice and Copy see the same
+// non-blocking read end either way. The tests leave out the child and Unix
+// socket rows, which take the same paths as the pipe and TCP rows, to stay
+// within CI's time: 64 MiB under the race detector takes seconds a row.
 var pairings = []struct {
 	src         source
 	dst         sink
