@@ -17,20 +17,11 @@ func benchPipe(b *testing.B) (w *os.File, finish func(want int64)) {
 	if _, err := pipe.SetCapacity(w, 1<<20); err != nil {
 		b.Skip(err)
 	}
-	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { null.Close() })
-	done := make(chan int64, 1)
-	go func() {
-		n, _ := pipe.Copy(null, r) // splices; the count is checked
-		done <- n
-	}()
+	got := drain(b, r)
 	return w, func(want int64) {
 		w.Close()
-		if got := <-done; got != want {
-			b.Fatalf("reader got %d bytes; want %d", got, want)
+		if n := got(); n != want {
+			b.Fatalf("reader got %d bytes; want %d", n, want)
 		}
 	}
 }

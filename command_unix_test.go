@@ -29,16 +29,6 @@ func init() {
 	helpers["cmd-fds"] = helperCmdFDs
 }
 
-// needProgram skips the test unless the named program is installed.
-func needProgram(t *testing.T, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		if _, err := exec.LookPath(name); err != nil {
-			t.Skipf("%s is not installed: %v", name, err)
-		}
-	}
-}
-
 // bound is how long a test waits for a child: the child is killed then,
 // and reads and writes of its pipes time out, so that a regression fails the
 // test rather than hanging it.
@@ -96,25 +86,6 @@ func end(t *testing.T, pipeMethod func() (*os.File, error)) *os.File {
 func pipes(t *testing.T, c *pipe.Cmd) (in, out *os.File) {
 	t.Helper()
 	return end(t, c.StdinPipe), end(t, c.StdoutPipe)
-}
-
-// waitProcessBlocked waits until the process is asleep, blocked in a system call
-// such as read(2), or has exited, as /proc/<pid>/stat tells. Where there is
-// no /proc it returns at once: tests use it only to make a bug visible,
-// never to be correct.
-func waitProcessBlocked(t *testing.T, pid int) {
-	t.Helper()
-	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return
-		}
-		// "pid (comm) state ...", and comm may hold spaces and parentheses.
-		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && (b[i+2] == 'S' || b[i+2] == 'Z') {
-			return
-		}
-	}
-	t.Logf("process %d did not block within %v", pid, bound)
 }
 
 // writeAfterBlocked writes data to w once the command reads from an empty

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"os"
 	"strconv"
@@ -34,10 +35,14 @@ func rounded(n int) int {
 
 func TestCapacity(t *testing.T) {
 	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	for _, f := range []*os.File{r, w} {
-		if n, err := pipe.Capacity(f); n != 16*os.Getpagesize() || err != nil {
-			t.Errorf("Capacity(%s) of a new pipe = %d, %v; want 16 pages", f.Name(), n, err)
-		}
+	// 16 pages, or fewer past pipe-user-pages-soft: whole pages, a power of
+	// two of them, the same from either end.
+	c, err := pipe.Capacity(r)
+	if err != nil || c < os.Getpagesize() || c != rounded(c) {
+		t.Errorf("Capacity(%s) of a new pipe = %d, %v; want a power of two of pages", r.Name(), c, err)
+	}
+	if n, err := pipe.Capacity(w); n != c || err != nil {
+		t.Errorf("Capacity(%s) of a new pipe = %d, %v; want %d, as the read end says", w.Name(), n, err, c)
 	}
 	for _, tc := range []struct{ ask, want int }{{0, 4096}, {1, 4096}, {4097, 8192}, {65537, 131072}, {1 << 20, 1 << 20}, {4096, 4096}} {
 		want := rounded(tc.ask)
@@ -100,20 +105,20 @@ func TestShrinkBelowContentIsEBUSY(t *testing.T) {
 	}
 }
 
+// TestMaxCapacity checks that MaxCapacity is the limit an unprivileged
+// process meets: SetCapacity of MaxCapacity bytes succeeds and one byte more
+// fails with EPERM (checkEPERM). As root that runs in a helper that drops
+// to nobody, which also drops CAP_SYS_RESOURCE; and with CAP_SYS_RESOURCE
+// the limit does not apply.
 func TestMaxCapacity(t *testing.T) {
-	b, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
+	max, err := pipe.MaxCapacity()
 	if err != nil {
-		t.Skipf("pipe-max-size: %v", err)
+		t.Fatal(err)
 	}
-	want, _ := strconv.Atoi(string(bytes.TrimSpace(b)))
-	if got, err := pipe.MaxCapacity(); got != want || err != nil {
-		t.Errorf("MaxCapacity() = %d, %v; want %d", got, err, want)
+	// The kernel rounds pipe-max-size as it rounds a capacity.
+	if max < os.Getpagesize() || max != rounded(max) {
+		t.Errorf("MaxCapacity() = %d; want a power of two of pages", max)
 	}
-}
-
-// TestCapacityAboveMaxIsEPERM checks the unprivileged limit. As root it runs
-// in a helper that drops to nobody, which also drops CAP_SYS_RESOURCE.
-func TestCapacityAboveMaxIsEPERM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if msg := checkEPERM(); msg != "" {
 			t.Fatal(msg)
@@ -124,14 +129,9 @@ func TestCapacityAboveMaxIsEPERM(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helper as nobody: %v\n%s", err, out)
 	}
-	// And with CAP_SYS_RESOURCE the limit does not apply.
 	if !hasCapSysResource(t) {
 		t.Log("root without CAP_SYS_RESOURCE here: not checking the privileged side")
 		return
-	}
-	max, err := pipe.MaxCapacity()
-	if err != nil {
-		t.Fatal(err)
 	}
 	_, w := newPipe(t, pipe.O_CLOEXEC)
 	if n, err := pipe.SetCapacity(w, 2*max); n != 2*max || err != nil {
@@ -160,20 +160,9 @@ func hasCapSysResource(t *testing.T) bool {
 }
 
 func helperEPERM() int {
-	const nobody = 65534
-	if os.Geteuid() == 0 {
-		if err := syscall.Setgroups(nil); err != nil {
-			fmt.Println("setgroups:", err)
-			return 1
-		}
-		if err := syscall.Setgid(nobody); err != nil {
-			fmt.Println("setgid:", err)
-			return 1
-		}
-		if err := syscall.Setuid(nobody); err != nil {
-			fmt.Println("setuid:", err)
-			return 1
-		}
+	if err := dropToNobody(); err != nil {
+		fmt.Println(err)
+		return 1
 	}
 	if msg := checkEPERM(); msg != "" {
 		fmt.Println(msg)
@@ -183,7 +172,7 @@ func helperEPERM() int {
 }
 
 // checkEPERM returns what went wrong, if anything, when an unprivileged
-// process sets a capacity at and above pipe-max-size.
+// process sets a capacity of MaxCapacity bytes and one byte more.
 func checkEPERM() string {
 	max, err := pipe.MaxCapacity()
 	if err != nil {
@@ -198,9 +187,10 @@ func checkEPERM() string {
 	if n, err := pipe.SetCapacity(w, max); n != max || err != nil {
 		return fmt.Sprintf("SetCapacity(pipe-max-size %d) = %d, %v", max, n, err)
 	}
-	n, err := pipe.SetCapacity(w, 2*max)
-	if !errors.Is(err, syscall.EPERM) {
-		return fmt.Sprintf("uid %d: SetCapacity(%d) = %d, %v; want EPERM", os.Geteuid(), 2*max, n, err)
+	n, err := pipe.SetCapacity(w, max+1)
+	var se *os.SyscallError
+	if !errors.Is(err, syscall.EPERM) || !errors.As(err, &se) || se.Syscall != "fcntl" || n != 0 {
+		return fmt.Sprintf("uid %d: SetCapacity(%d) = %d, %v; want 0 and an fcntl EPERM", os.Geteuid(), max+1, n, err)
 	}
 	if c, _ := pipe.Capacity(w); c != max {
 		return fmt.Sprintf("capacity after the refusal = %d; want %d", c, max)
@@ -210,6 +200,10 @@ func checkEPERM() string {
 
 func TestCapacityBadInput(t *testing.T) {
 	_, w := newPipe(t, pipe.O_CLOEXEC)
+	c0, err := pipe.Capacity(w)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sizes := []int{-1, -4096}
 	if bits.UintSize == 64 {
 		big := int64(1)<<31 + 1
@@ -220,8 +214,8 @@ func TestCapacityBadInput(t *testing.T) {
 			t.Errorf("SetCapacity(%d) = %d, %v; want EINVAL", n, got, err)
 		}
 	}
-	if c, err := pipe.Capacity(w); c != 16*os.Getpagesize() || err != nil {
-		t.Errorf("capacity after refused sizes = %d, %v", c, err)
+	if c, err := pipe.Capacity(w); c != c0 || err != nil {
+		t.Errorf("capacity after refused sizes = %d, %v; want %d, unchanged", c, err, c0)
 	}
 
 	checkNoLeak(t, "not pipes", func() {
@@ -282,7 +276,7 @@ func TestPacketMode(t *testing.T) {
 }
 
 // TestPacketsTakeSlots fills a default pipe with one-byte packets: each
-// takes a page slot, so 16 fill 64 KiB.
+// takes a page slot, so 16 fill a pipe of 16 pages.
 func TestPacketsTakeSlots(t *testing.T) {
 	_, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK|pipe.O_DIRECT)
 	c, err := pipe.Capacity(w)
@@ -300,5 +294,29 @@ func TestPacketsTakeSlots(t *testing.T) {
 	}
 	if n, err := pipe.Buffered(w); n != slots || err != nil {
 		t.Errorf("Buffered = %d, %v; want %d", n, err, slots)
+	}
+}
+
+// TestSetCapacityErrorsReturnZero: fcntl(2) answers -1 with its errors.
+func TestSetCapacityErrorsReturnZero(t *testing.T) {
+	f := tempFile(t, "notapipe")
+	r, _ := newPipe(t, pipe.O_CLOEXEC)
+	// Beyond 2^31 on 64-bit platforms; as close as an int gets elsewhere.
+	over, limit := int(min(math.MaxInt, int64(1)<<31+1)), int(min(math.MaxInt, int64(1)<<31))
+	for name, call := range map[string]func() (int, error){
+		"SetCapacity(file)":     func() (int, error) { return pipe.SetCapacity(f, 4096) },
+		"SetCapacity(-1)":       func() (int, error) { return pipe.SetCapacity(r, -1) },
+		"SetCapacity(1<<31+1)":  func() (int, error) { return pipe.SetCapacity(r, over) },
+		"SetCapacity(nil)":      func() (int, error) { return pipe.SetCapacity(nil, 4096) },
+		"Capacity(file)":        func() (int, error) { return pipe.Capacity(f) },
+		"SetCapacity(too much)": func() (int, error) { return pipe.SetCapacity(r, limit) },
+	} {
+		n, err := call()
+		if err == nil {
+			continue // CAP_SYS_RESOURCE may allow "too much"
+		}
+		if n != 0 {
+			t.Errorf("%s = %d, %v; want 0 with the error", name, n, err)
+		}
 	}
 }

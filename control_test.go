@@ -17,27 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rawWrite makes one write(2) on f through SyscallConn, without waiting in
-// the poller: a full non-blocking pipe gives EAGAIN here, where f.Write
-// would wait.
-func rawWrite(t testing.TB, f *os.File, b []byte) (n int, err error) {
-	t.Helper()
-	rc, cerr := f.SyscallConn()
-	if cerr != nil {
-		t.Fatal(cerr)
-	}
-	if cerr := rc.Write(func(fd uintptr) bool {
-		n, err = unix.Write(int(fd), b)
-		n = max(n, 0) // unix.Write gives -1 with an error
-		return true
-	}); cerr != nil {
-		t.Fatal(cerr)
-	}
-	return n, err
-}
-
 func TestBuffered(t *testing.T) {
-	for _, size := range []int{0, 1, 100, pipe.PIPE_BUF, 3*pipe.PIPE_BUF + 7, 65536} {
+	full := defaultCapacity(t) // a pipe holds no more: a larger Write would wait
+	for _, size := range []int{0, 1, 100, pipe.PIPE_BUF, 3*pipe.PIPE_BUF + 7, full} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
 			if size > 0 {
@@ -74,6 +56,9 @@ func TestPipeBufAtomic(t *testing.T) {
 			r, w := newPipe(t, flags)
 			const writers, records = 4, 300
 			var wg sync.WaitGroup
+			// The writers report through errc, not t: if the test stops
+			// early they still run until the cleanup closes the pipe.
+			errc := make(chan error, writers)
 			for i := 0; i < writers; i++ {
 				wg.Add(1)
 				go func(tag byte) {
@@ -81,13 +66,13 @@ func TestPipeBufAtomic(t *testing.T) {
 					rec := bytes.Repeat([]byte{tag}, pipe.PIPE_BUF)
 					for j := 0; j < records; j++ {
 						if _, err := w.Write(rec); err != nil {
-							t.Error(err)
+							errc <- err
 							return
 						}
 					}
 				}(byte('A' + i))
 			}
-			go func() { wg.Wait(); w.Close() }()
+			go func() { wg.Wait(); w.Close(); close(errc) }()
 			counts := map[byte]int{}
 			rec := make([]byte, pipe.PIPE_BUF)
 			for {
@@ -100,6 +85,9 @@ func TestPipeBufAtomic(t *testing.T) {
 					t.Fatalf("record interleaved: byte 0 is %q, byte %d is %q", rec[0], i, rec[i])
 				}
 				counts[rec[0]]++
+			}
+			for err := range errc {
+				t.Errorf("writer: %v", err)
 			}
 			for i := 0; i < writers; i++ {
 				if c := counts[byte('A'+i)]; c != records {

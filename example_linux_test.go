@@ -13,6 +13,9 @@ import (
 
 // Growing a pipe to 1 MiB, the default pipe-max-size, lets a writer get
 // further ahead of its reader and moves large buffers in fewer system calls.
+// The kernel rounds a request up to a power of two of pages and says what
+// it chose: 1,000,000 bytes is 245 pages of 4 KiB, or 16 of 64 KiB, and
+// either way 1 MiB.
 func ExampleSetCapacity() {
 	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
 	if err != nil {
@@ -21,24 +24,17 @@ func ExampleSetCapacity() {
 	defer r.Close()
 	defer w.Close()
 
-	before, err := pipe.Capacity(r)
-	if err != nil {
-		log.Fatal(err)
-	}
-	// The kernel rounds up to a power of two of pages and says what it chose.
 	got, err := pipe.SetCapacity(w, 1000*1000)
 	if err != nil {
 		log.Fatal(err) // EPERM above pipe-max-size without CAP_SYS_RESOURCE
 	}
-	after, err := pipe.Capacity(r) // either end reports the same pipe
+	now, err := pipe.Capacity(r) // either end reports the same pipe
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("default:", before)
 	fmt.Println("asked for 1000000, got:", got)
-	fmt.Println("capacity now:", after)
+	fmt.Println("capacity now:", now)
 	// Output:
-	// default: 65536
 	// asked for 1000000, got: 1048576
 	// capacity now: 1048576
 }

@@ -4,6 +4,7 @@ package pipe_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pipe2go/pipe"
+	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -42,8 +44,9 @@ func Example() {
 }
 
 // A producer goroutine and a consumer joined by a pipe. The kernel holds what
-// the producer writes (64 KiB by default on Linux) until the consumer reads it;
-// a full pipe parks the producer, an empty one the consumer.
+// the producer writes (16 pages, 64 KiB with 4 KiB pages, by default on Linux)
+// until the consumer reads it; a full pipe parks the producer, an empty one
+// the consumer.
 func ExamplePipe2() {
 	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
 	if err != nil {
@@ -125,51 +128,47 @@ func ExamplePipe2_deadline() {
 	// blocking pipe has no deadline: true
 }
 
-// Feeding a C program. cat, like most programs, fails with EAGAIN on a
-// non-blocking stdin or stdout, so the ends it gets are switched to blocking
-// first; the parent's ends stay non-blocking and pollable.
+// A program written in C expects blocking standard input and output: on a
+// non-blocking pipe its read(2) fails with EAGAIN where it should wait. The
+// flag belongs to the pipe end, shared by every process holding it, so the
+// end a child gets (exec.Cmd's Stdin, Stdout or ExtraFiles) must be
+// switched to blocking first, as here, where the raw read(2) stands for
+// the child's. The parent's own ends stay non-blocking and pollable.
+// (Cmd's pipe methods do this for you.)
 func ExampleSetNonblock() {
-	inR, inW, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
 	if err != nil {
 		log.Fatal(err)
 	}
-	outR, outW, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+	defer r.Close()
+	defer w.Close()
+
+	// What a C program's read(2) gets from the end as it is.
+	rc, err := r.SyscallConn()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer outR.Close()
+	buf := make([]byte, 64)
+	var n int
+	var rerr error
+	cRead := func(fd uintptr) { n, rerr = unix.Read(int(fd), buf) }
+	if err := rc.Control(cRead); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("non-blocking and empty, EAGAIN:", errors.Is(rerr, unix.EAGAIN))
 
-	// cat's ends: blocking, as C programs expect.
-	if err := pipe.SetNonblock(inR, false); err != nil {
+	// Made blocking, as a child needs it, read(2) waits for the data.
+	if err := pipe.SetNonblock(r, false); err != nil {
 		log.Fatal(err)
 	}
-	if err := pipe.SetNonblock(outW, false); err != nil {
+	go fmt.Fprint(w, "worth the wait")
+	if err := rc.Control(cRead); err != nil {
 		log.Fatal(err)
 	}
-
-	cat := exec.Command("cat")
-	cat.Stdin = inR
-	cat.Stdout = outW
-	if err := cat.Start(); err != nil {
-		log.Fatal(err)
-	}
-	// cat has its own copies now. Closing ours lets outR reach EOF when cat exits.
-	inR.Close()
-	outW.Close()
-
-	go func() {
-		fmt.Fprintln(inW, "through cat and back")
-		inW.Close() // cat sees EOF, writes what it has and exits
-	}()
-	out, err := io.ReadAll(outR)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := cat.Wait(); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Print(string(out))
-	// Output: through cat and back
+	fmt.Printf("blocking: %q, %v\n", buf[:n], rerr)
+	// Output:
+	// non-blocking and empty, EAGAIN: true
+	// blocking: "worth the wait", <nil>
 }
 
 // The program of Python's os.pipe2 documentation in Go: the parent writes
@@ -189,7 +188,9 @@ func ExamplePipe2_parentChild() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cmd := exec.Command(self)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self) // killed if it hangs
 	cmd.Env = append(os.Environ(), "PIPE_TEST_HELPER=child")
 	cmd.ExtraFiles = []*os.File{r} // descriptor 3 in the child
 	cmd.Stdout = os.Stdout

@@ -138,41 +138,6 @@ func waitOpened(t testing.TB, path string, n int) {
 	}
 }
 
-// waitParked waits until a goroutine whose stack mentions fn is parked in the
-// runtime poller ("IO wait").
-func waitParked(t testing.TB, fn string) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			if strings.Contains(g, "[IO wait") && strings.Contains(g, fn) {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine in %s parked in the poller", fn)
-		}
-	}
-}
-
-// fifoCPU returns the process's user and system time so far.
-func fifoCPU(t testing.TB) time.Duration {
-	t.Helper()
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// needCommand skips the test if name is not installed.
-func needCommand(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s: %v", name, err)
-	}
-}
-
 func TestMkfifo(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fifo")
 	if err := pipe.Mkfifo(path, 0o640|os.ModeNamedPipe); err != nil {
@@ -276,7 +241,7 @@ func TestOpenFIFORefusesSwappedPath(t *testing.T) {
 // TestOpenFIFOShellWriter has sh write to a Go reader, with either side
 // first.
 func TestOpenFIFOShellWriter(t *testing.T) {
-	needCommand(t, "sh")
+	needProgram(t, "sh")
 	for _, readerFirst := range []bool{true, false} {
 		t.Run(fmt.Sprintf("readerFirst=%v", readerFirst), func(t *testing.T) {
 			path := newFIFO(t)
@@ -293,7 +258,7 @@ func TestOpenFIFOShellWriter(t *testing.T) {
 				if err := sh.Start(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(50 * time.Millisecond) // let sh block in open(2); it may not have, and either is fine
+				waitProcessBlocked(t, sh.Process.Pid) // in open(2), most likely
 				c = goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
 			}
 			r := await(t, c, 5*time.Second)
@@ -314,7 +279,7 @@ func TestOpenFIFOShellWriter(t *testing.T) {
 // TestOpenFIFOCatReader has a Go writer feed cat, with either side first:
 // cat blocked in its own open(2) counts as a reader.
 func TestOpenFIFOCatReader(t *testing.T) {
-	needCommand(t, "cat")
+	needProgram(t, "cat")
 	for _, writerFirst := range []bool{true, false} {
 		t.Run(fmt.Sprintf("writerFirst=%v", writerFirst), func(t *testing.T) {
 			path := newFIFO(t)
@@ -332,7 +297,7 @@ func TestOpenFIFOCatReader(t *testing.T) {
 				if err := cat.Start(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(50 * time.Millisecond) // cat is probably blocked in open(2) by now
+				waitProcessBlocked(t, cat.Process.Pid) // in open(2), most likely
 				c = goOpenFIFO(t, t.Context(), path, os.O_WRONLY)
 			}
 			r := await(t, c, 5*time.Second)
@@ -436,7 +401,7 @@ func TestOpenFIFOCancel(t *testing.T) {
 				defer cancel()
 				c := goOpenFIFO(t, ctx, path, flag)
 				if flag == os.O_RDONLY {
-					waitParked(t, "pipe.OpenFIFO")
+					waitBlocked(t, "pipe.OpenFIFO(")
 				} else {
 					// Nothing shows a writer retrying: give it time to reach
 					// the longest pause between tries.
@@ -558,20 +523,15 @@ func TestOpenFIFOWaitDoesNotSpin(t *testing.T) {
 		waitOpened(t, path, 1)
 		cs = append(cs, goOpenFIFO(t, ctx, newFIFO(t), os.O_WRONLY))
 	}
-	time.Sleep(50 * time.Millisecond) // let the writers reach their longer pauses
-	before := fifoCPU(t)
-	const wait = 500 * time.Millisecond
-	time.Sleep(wait)
-	used := fifoCPU(t) - before
+	// The writers retry with growing pauses, which nothing shows: give
+	// them time to reach the longest before measuring.
+	time.Sleep(50 * time.Millisecond)
+	checkIdle(t, "20 waiting OpenFIFO calls", 250*time.Millisecond)
 	cancel()
 	for _, c := range cs {
 		if r := await(t, c, 5*time.Second); !errors.Is(r.err, context.Canceled) {
 			t.Errorf("OpenFIFO: %v; want context.Canceled", r.err)
 		}
-	}
-	t.Logf("20 waiting OpenFIFO calls used %v of CPU in %v", used, wait)
-	if used > wait/10 {
-		t.Errorf("20 waiting OpenFIFO calls used %v of CPU in %v", used, wait)
 	}
 }
 
@@ -696,18 +656,9 @@ func TestOpenFIFOCloseWakes(t *testing.T) {
 			if side == "Write" {
 				victim, call = w, func() error { _, err := w.Write(make([]byte, 8<<20)); return err }
 			}
-			done := make(chan error, 1)
-			go func() { done <- call() }()
-			waitParked(t, "TestOpenFIFOCloseWakes")
-			victim.Close()
-			select {
-			case err := <-done:
-				if !errors.Is(err, os.ErrClosed) {
-					t.Errorf("%s woken by Close: %v; want os.ErrClosed", side, err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("Close did not wake %s", side)
-			}
+			// The call's own frame, not os.(*File).Read: no other goroutine
+			// can be mistaken for it.
+			checkCloseWakes(t, "TestOpenFIFOCloseWakes.func", call, victim)
 		})
 	}
 }
@@ -716,7 +667,7 @@ func TestOpenFIFOCloseWakes(t *testing.T) {
 // 100 threads in a helper process. The control run, with os.OpenFile, must
 // die of thread exhaustion, which shows the limit bites.
 func TestOpenFIFOThreads(t *testing.T) {
-	out, err := fifoHelper(t, "openfifo").CombinedOutput()
+	out, err := helperCmd(t, "fifo-waits", "openfifo", t.TempDir()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("1000 OpenFIFO waits: %v\n%s", err, tail(out))
 	}
@@ -724,21 +675,10 @@ func TestOpenFIFOThreads(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	out, err = fifoHelper(t, "openfile").CombinedOutput()
+	out, err = helperCmd(t, "fifo-waits", "openfile", t.TempDir()).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "thread exhaustion") {
 		t.Errorf("control with os.OpenFile did not exhaust threads: %v\n%s", err, tail(out))
 	}
-}
-
-// fifoHelper re-runs the test binary as the fifo-waits helper.
-func fifoHelper(t *testing.T, mode string) *exec.Cmd {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), exe, mode, t.TempDir())
-	cmd.Env = append(os.Environ(), helperEnv+"=fifo-waits", "GORACE=atexit_sleep_ms=0")
-	return cmd
 }
 
 // helperFIFOWaits makes 1,000 FIFOs in the directory os.Args[2] and waits
@@ -781,7 +721,17 @@ func helperFIFOWaits() int {
 			errc <- exchange(open, path, flag)
 		}()
 	}
-	time.Sleep(200 * time.Millisecond) // let every waiter wait
+	// Let every waiter wait: the readers block where they can be seen (and
+	// os.OpenFile's run out of threads here); the writers retry unseen.
+	frame := "pipe.OpenFIFO("
+	if mode == "openfile" {
+		frame = "os.OpenFile("
+	}
+	for deadline := time.Now().Add(10 * time.Second); blockedCount(frame) < n/2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fail("only %d of %d readers blocked within 10s", blockedCount(frame), n/2)
+		}
+	}
 	// Peers: a writer for each reader, a reader for each writer.
 	for i, path := range paths {
 		flag := os.O_WRONLY

@@ -27,31 +27,6 @@ func init() {
 	helpers["readers"] = helperReaders
 }
 
-// fdOf returns f's descriptor through SyscallConn, which, unlike Fd, cannot
-// change its blocking mode.
-func fdOf(t testing.TB, f *os.File) int {
-	t.Helper()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd := -1
-	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
-		t.Fatal(err)
-	}
-	return fd
-}
-
-// fcntlGet returns fcntl(fd, cmd) for F_GETFL or F_GETFD.
-func fcntlGet(t testing.TB, f *os.File, cmd int) int {
-	t.Helper()
-	v, err := unix.FcntlInt(uintptr(fdOf(t, f)), cmd, 0)
-	if err != nil {
-		t.Fatalf("fcntl(%s): %v", f.Name(), err)
-	}
-	return v
-}
-
 // checkFlags fails the test unless r and w carry exactly the flags asked for.
 // The kernel reports O_DIRECT on the write end only.
 func checkFlags(t testing.TB, r, w *os.File, flags int) {
@@ -100,8 +75,12 @@ func TestPipe2Flags(t *testing.T) {
 
 func TestFdKeepsNonblock(t *testing.T) {
 	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	_ = r.Fd() // os.Pipe's files would turn blocking here
-	_ = w.Fd()
+	for _, f := range []*os.File{r, w} {
+		// os.Pipe's files would turn blocking here.
+		if fd := f.Fd(); fd != uintptr(fdOf(t, f)) {
+			t.Errorf("%s.Fd() = %d; SyscallConn says %d", f.Name(), fd, fdOf(t, f))
+		}
+	}
 	checkFlags(t, r, w, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
 	// And the poller still serves r: a deadline works.
 	if err := r.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
@@ -128,42 +107,6 @@ func TestSetNonblock(t *testing.T) {
 	}
 	if fcntlGet(t, r, unix.F_GETFL)&unix.O_NONBLOCK == 0 {
 		t.Error("SetNonblock(r, true) left O_NONBLOCK clear")
-	}
-}
-
-// openFDs returns the open descriptors below 1024, found with fcntl(F_GETFD)
-// so that looking opens nothing.
-func openFDs() []int {
-	var fds []int
-	for fd := 0; fd < 1024; fd++ {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
-			fds = append(fds, fd)
-		}
-	}
-	return fds
-}
-
-// checkNoLeak runs f and fails the test if the set of open descriptors
-// differs afterwards. Tests using it must not run in parallel.
-func checkNoLeak(t *testing.T, what string, f func()) {
-	t.Helper()
-	// Warm up the runtime poller, which opens descriptors of its own once.
-	r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	w.Close()
-	// The standard library keeps a pool of pipes for its own splicing
-	// (io.Copy between sockets and files), which a GC empties by closing
-	// them: collect now, so that no such close lands during f.
-	runtime.GC()
-	runtime.GC()
-	time.Sleep(10 * time.Millisecond)
-	before := openFDs()
-	f()
-	if after := openFDs(); !slices.Equal(before, after) {
-		t.Errorf("%s: open fds changed from %v to %v", what, before, after)
 	}
 }
 
@@ -258,16 +201,6 @@ func helperEMFILE() int {
 	return 0
 }
 
-// pipeIDs returns the device and inode that identify the pipe behind f.
-func pipeID(t testing.TB, f *os.File) string {
-	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Fstat(fdOf(t, f), &st); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
-}
-
 // helperPipeFDs prints the device:inode of every pipe among the helper's
 // first 1024 descriptors, one a line: the pipes the helper inherited.
 func helperPipeFDs() int {
@@ -297,13 +230,11 @@ func childPipes(t testing.TB) map[string]bool {
 func TestCloseOnExec(t *testing.T) {
 	for _, flags := range []int{0, pipe.O_NONBLOCK, pipe.O_CLOEXEC, pipe.O_CLOEXEC | pipe.O_NONBLOCK} {
 		t.Run(fmt.Sprintf("flags=%#x", flags), func(t *testing.T) {
-			r, w := newPipe(t, flags)
-			id := pipeID(t, r)
-			inherited := childPipes(t)[id]
+			r, _ := newPipe(t, flags)
+			inherited := childPipes(t)[pipeID(t, r)]
 			if want := flags&pipe.O_CLOEXEC == 0; inherited != want {
 				t.Errorf("child inherited the pipe: %v; want %v", inherited, want)
 			}
-			_ = w
 		})
 	}
 }
@@ -331,13 +262,20 @@ func TestCloseOnExecConcurrentForks(t *testing.T) {
 				default:
 				}
 				r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+				var id string
+				if err == nil {
+					id, err = pipeIDOf(r) // not pipeID: t.Fatal belongs to the test's goroutine
+				}
 				if err != nil {
 					errMu.Lock()
 					gErr = err
 					errMu.Unlock()
+					if r != nil {
+						r.Close()
+						w.Close()
+					}
 					return
 				}
-				id := pipeID(t, r)
 				mu.Lock()
 				ours[id] = true
 				mu.Unlock()
@@ -389,14 +327,6 @@ func TestBlockedReadersUseNoThreads(t *testing.T) {
 	}
 }
 
-func tail(b []byte) string {
-	s := string(b)
-	if len(s) > 2000 {
-		s = s[len(s)-2000:]
-	}
-	return s
-}
-
 func helperReaders() int {
 	flags := pipe.O_CLOEXEC | pipe.O_NONBLOCK
 	if len(os.Args) > 1 && os.Args[1] == "block" {
@@ -420,7 +350,14 @@ func helperReaders() int {
 			done <- err
 		}()
 	}
-	time.Sleep(200 * time.Millisecond) // let every reader block
+	// Let every reader block: with blocking pipes each holds a thread, and
+	// the process dies of thread exhaustion here.
+	for deadline := time.Now().Add(10 * time.Second); blockedCount("helperReaders") < readers; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			fmt.Printf("only %d of %d readers blocked within 10s\n", blockedCount("helperReaders"), readers)
+			return 1
+		}
+	}
 	for _, w := range ws {
 		if _, err := w.Write([]byte{1}); err != nil {
 			fmt.Println(err)

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -140,18 +139,6 @@ func helperRecordReader() int {
 	return 0
 }
 
-// childCmd re-runs the test binary in role, killed when the test ends.
-func childCmd(t *testing.T, role string, env ...string) *exec.Cmd {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), exe)
-	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+role, "GORACE=atexit_sleep_ms=0")...)
-	return cmd
-}
-
 // produce writes total bytes of records through v in the ways a user can:
 // Buffer and Commit of whole and partial buffers, Write of odd sizes, and
 // ReadFrom; it collects garbage every few steps, then closes v.
@@ -223,7 +210,8 @@ func goReader(chunk int, pause time.Duration) func(t *testing.T, r *os.File) <-c
 // childReader reads in another process; r is closed in this one.
 func childReader(chunk int, pause time.Duration) func(t *testing.T, r *os.File) <-chan readResult {
 	return func(t *testing.T, r *os.File) <-chan readResult {
-		cmd := childCmd(t, "vmsplice-reader", "VMSPLICE_CHUNK="+strconv.Itoa(chunk), "VMSPLICE_PAUSE="+pause.String())
+		cmd := helperCmd(t, "vmsplice-reader")
+		cmd.Env = append(cmd.Env, "VMSPLICE_CHUNK="+strconv.Itoa(chunk), "VMSPLICE_PAUSE="+pause.String())
 		cmd.ExtraFiles = []*os.File{r}
 		var stdout strings.Builder
 		cmd.Stdout = &stdout
@@ -449,22 +437,16 @@ func TestVmspliceWriterBadFiles(t *testing.T) {
 // TestVmspliceWriterAboveMaxIsEPERM asks, as an unprivileged user, for
 // buffers larger than pipe-max-size.
 func TestVmspliceWriterAboveMaxIsEPERM(t *testing.T) {
-	cmd := childCmd(t, "vmsplice-eperm")
-	out, err := cmd.CombinedOutput()
+	out, err := helperCmd(t, "vmsplice-eperm").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 }
 
 func helperVmspliceEPERM() int {
-	const nobody = 65534
-	if os.Geteuid() == 0 {
-		for _, err := range []error{syscall.Setgroups(nil), syscall.Setgid(nobody), syscall.Setuid(nobody)} {
-			if err != nil {
-				fmt.Println("dropping privileges:", err)
-				return 1
-			}
-		}
+	if err := dropToNobody(); err != nil {
+		fmt.Println("dropping privileges:", err)
+		return 1
 	}
 	max, err := pipe.MaxCapacity()
 	if err != nil {
@@ -571,40 +553,9 @@ func fullWriter(t *testing.T) (r, w *os.File, v *pipe.VmspliceWriter) {
 	return r, w, v
 }
 
-// parked waits until a goroutine is waiting in the runtime poller inside a
-// VmspliceWriter method.
-func parked(t *testing.T, done <-chan error) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(time.Millisecond) {
-		select {
-		case err := <-done:
-			t.Fatalf("the call returned %v instead of waiting", err)
-		default:
-		}
-		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-			if strings.Contains(g, "[IO wait") && strings.Contains(g, "VmspliceWriter") {
-				return
-			}
-		}
-	}
-	t.Fatal("the call never parked in the poller")
-}
-
 func TestVmspliceWriterCloseWakesCommit(t *testing.T) {
 	_, w, v := fullWriter(t)
-	done := make(chan error, 1)
-	go func() { done <- v.Commit(len(v.Buffer())) }()
-	parked(t, done)
-	w.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Errorf("Commit after Close of w = %v; want os.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close of w did not wake Commit")
-	}
+	checkCloseWakes(t, "VmspliceWriter).Commit(", func() error { return v.Commit(len(v.Buffer())) }, w)
 	if err := v.Close(); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Close = %v; want the sticky os.ErrClosed", err)
 	}
@@ -641,23 +592,11 @@ func TestVmspliceWriterWaitDoesNotSpin(t *testing.T) {
 	r, _, v := fullWriter(t)
 	done := make(chan error, 1)
 	go func() { done <- v.Commit(len(v.Buffer())) }()
-	parked(t, done)
-	cpu := func() time.Duration {
-		var ru unix.Rusage
-		if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-			t.Fatal(err)
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	before := cpu()
-	time.Sleep(500 * time.Millisecond)
-	used := cpu() - before
-	go io.Copy(io.Discard, r)
+	waitBlocked(t, "VmspliceWriter).Commit(")
+	checkIdle(t, "a Commit waiting on a full pipe", 250*time.Millisecond)
+	go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the test closes r
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-	if used > 150*time.Millisecond {
-		t.Errorf("a Commit waiting 500ms used %v of CPU; it spins", used)
 	}
 }
 

@@ -1,0 +1,250 @@
+package pipe_test
+
+// Helpers shared by the Linux test files: the kinds of sources and sinks a
+// transfer (Splice, Copy, io.Copy) moves data between, used by the tests and
+// the benchmarks alike, and a count of read system calls.
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pipe2go/pipe"
+)
+
+// A source is a kind of reader a transfer takes data from. open returns one
+// that yields data and then EOF or, for a nil data, zeros without end (for
+// benchmarks, which take what they need through an io.LimitReader);
+// rewind readies it for the next benchmark operation.
+type source struct {
+	name string
+	open func(t testing.TB, data []byte) (r io.Reader, rewind func())
+}
+
+// A sink is a kind of writer a transfer puts data into. open returns one,
+// and done, which closes its writing side and returns what arrived: nil
+// where nothing is kept (/dev/null, and every sink opened with keep false,
+// whose reader discards what it reads, as benchmarks need); rewind readies
+// it for the next benchmark operation.
+type sink struct {
+	name string
+	open func(t testing.TB, keep bool) (w io.Writer, done func() []byte, rewind func())
+}
+
+func nop() {}
+
+var (
+	// srcPipe is a pipe fed by a goroutine of this process.
+	srcPipe = source{"pipe", func(t testing.TB, data []byte) (io.Reader, func()) {
+		if data == nil {
+			r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+			feedForever(t, w)
+			return r, nop
+		}
+		return pipeSource(t, data), nop
+	}}
+	// srcChild is a pipe fed by a child process, `cat`, through a blocking
+	// write end: the workload of a program reading a child's output. The
+	// read end is the same as srcPipe's; the writer does not share this
+	// process's CPU time, which matters to benchmarks.
+	srcChild = source{"child-pipe", func(t testing.TB, data []byte) (io.Reader, func()) {
+		needProgram(t, "cat")
+		name := "/dev/zero"
+		if data != nil {
+			name = fileWith(t, data).Name()
+		}
+		r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+		if err := pipe.SetNonblock(w, false); err != nil { // the child's end
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(t.Context(), "cat", name)
+		cmd.Stdout = w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		// The test's context is done by then: cat of /dev/zero is killed.
+		t.Cleanup(func() { r.Close(); _ = cmd.Wait() })
+		return r, nop
+	}}
+	// srcFile is a regular file, read from its start; for a benchmark, one
+	// of 64 MiB of zeros.
+	srcFile = source{"file", func(t testing.TB, data []byte) (io.Reader, func()) {
+		if data == nil {
+			data = make([]byte, 64<<20)
+		}
+		f := fileWith(t, data)
+		return f, func() {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}}
+	// srcTCP is a loopback TCP socket whose peer sends data, then shuts
+	// down its sending side.
+	srcTCP = source{"tcp", func(t testing.TB, data []byte) (io.Reader, func()) {
+		peer, c := tcpPair(t)
+		if data == nil {
+			feedForever(t, peer)
+		} else {
+			go feed(halfCloser{peer, peer.CloseWrite}, data)
+		}
+		return c, nop
+	}}
+	// srcUnix is srcTCP for a Unix stream socket.
+	srcUnix = source{"unix", func(t testing.TB, data []byte) (io.Reader, func()) {
+		peer, c := unixPair(t)
+		if data == nil {
+			feedForever(t, peer)
+		} else {
+			go feed(halfCloser{peer, peer.CloseWrite}, data)
+		}
+		return c, nop
+	}}
+
+	// dstPipe is a pipe whose reader is a goroutine of this process.
+	dstPipe = sink{"pipe", func(t testing.TB, keep bool) (io.Writer, func() []byte, func()) {
+		if keep {
+			w, done := pipeSink(t)
+			return w, done, nop
+		}
+		r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+		drainForever(t, r)
+		return w, func() []byte { w.Close(); return nil }, nop
+	}}
+	// dstFile is a regular file; a benchmark writes each operation from its
+	// start.
+	dstFile = sink{"file", func(t testing.TB, keep bool) (io.Writer, func() []byte, func()) {
+		f := tempFile(t, "dst")
+		done := func() []byte {
+			if !keep {
+				return nil
+			}
+			b, err := os.ReadFile(f.Name())
+			if err != nil {
+				t.Errorf("reading the sink: %v", err) // done may run off the test's goroutine
+			}
+			return b
+		}
+		return f, done, func() {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}}
+	// dstNull is /dev/null.
+	dstNull = sink{"devnull", func(t testing.TB, _ bool) (io.Writer, func() []byte, func()) {
+		return devNull(t), func() []byte { return nil }, nop
+	}}
+	// dstTCP is a loopback TCP socket whose peer reads.
+	dstTCP = sink{"tcp", func(t testing.TB, keep bool) (io.Writer, func() []byte, func()) {
+		c, peer := tcpPair(t)
+		return c, socketReader(t, peer, keep, c.CloseWrite), nop
+	}}
+	// dstUnix is dstTCP for a Unix stream socket.
+	dstUnix = sink{"unix", func(t testing.TB, keep bool) (io.Writer, func() []byte, func()) {
+		c, peer := unixPair(t)
+		return c, socketReader(t, peer, keep, c.CloseWrite), nop
+	}}
+)
+
+// socketReader reads what arrives at peer, to keep or to discard, and
+// returns the sink's done func.
+func socketReader(t testing.TB, peer io.ReadCloser, keep bool, closeWrite func() error) func() []byte {
+	if !keep {
+		drainForever(t, peer)
+		return func() []byte { _ = closeWrite(); return nil } // the reader discards: nothing to check
+	}
+	got := collect(t, peer)
+	return func() []byte {
+		if err := closeWrite(); err != nil {
+			t.Errorf("shutting down the sink: %v", err)
+		}
+		return got()
+	}
+}
+
+// pairings are the transfers that TestSpliceIntegrity and TestCopyIntegrity
+// (test) and BenchmarkCopy (bench) run. A pipe source is fed by a goroutine
+// in the tests, which then need no other program, and by a child process in
+// the benchmarks, as programs mostly get their pipes and so that feeding it
+// takes none of this process's CPU time; Splice and Copy see the same
+// non-blocking read end either way. The tests leave out the child and Unix
+// socket rows, which take the same paths as the pipe and TCP rows, to stay
+// within CI's time: 64 MiB under the race detector takes seconds a row.
+var pairings = []struct {
+	src         source
+	dst         sink
+	test, bench bool
+}{
+	{srcPipe, dstPipe, true, false},
+	{srcPipe, dstFile, true, false},
+	{srcPipe, dstTCP, true, false},
+	{srcPipe, dstNull, true, false},
+	{srcFile, dstPipe, true, true},
+	{srcTCP, dstPipe, true, true},
+	{srcUnix, dstPipe, false, true},
+	{srcChild, dstFile, false, true},
+	{srcChild, dstNull, false, true},
+	{srcChild, dstPipe, false, true},
+	{srcChild, dstTCP, false, true},
+	{srcChild, dstUnix, false, true},
+}
+
+// pipeSource returns a pipe's read end, fed data by a goroutine.
+func pipeSource(t testing.TB, data []byte) *os.File {
+	t.Helper()
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	go feed(w, data)
+	return r
+}
+
+// pipeSink returns a pipe's write end, read by a goroutine; done closes it
+// and returns what arrived.
+func pipeSink(t testing.TB) (w *os.File, done func() []byte) {
+	t.Helper()
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	got := collect(t, r)
+	return w, func() []byte { w.Close(); return got() }
+}
+
+// fileWith returns a regular file holding data, open for reading at its
+// start and closed when the test ends.
+func fileWith(t testing.TB, data []byte) *os.File {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(name, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// readSyscalls returns the read system calls this process has made
+// (syscr in /proc/self/io). splice(2) does not count as one; read(2) does.
+func readSyscalls(t testing.TB) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("/proc/self/io: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("syscr in /proc/self/io: %v", err)
+			}
+			return n
+		}
+	}
+	t.Skip("no syscr in /proc/self/io")
+	return 0
+}
