@@ -33,6 +33,7 @@ func BenchmarkVmsplice(b *testing.B) {
 					b.Skip(err)
 				}
 				buf := make([]byte, size)
+				touch(buf, 1) // untouched pages would all be the shared zero page
 				b.SetBytes(int64(size))
 				var got func() int64
 				if method == "vmsplice+splice" {
