@@ -61,7 +61,20 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		return n, true, err
 	}
 	d, s, err := openBoth("splice", dc, sc)
-	if err != nil || d.flags&unix.O_APPEND != 0 {
+	switch {
+	case err != nil:
+		return 0, false, nil
+	case d.flags&unix.O_APPEND != 0:
+		// splice(2) refuses O_APPEND; io.Copy appends, but would copy a
+		// pipe into itself for ever.
+		if !limited && samePipe(d, s) {
+			return 0, true, errSamePipe(d, s)
+		}
+		return 0, false, nil
+	case d.mayBlock || s.mayBlock:
+		// A blocking socket or terminal can make splice(2) sleep with the
+		// pipe locked, and answers 0 at TCP urgent data: read and write
+		// are the safe way.
 		return 0, false, nil
 	}
 	switch {
@@ -100,11 +113,10 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 			m, err := readWrite(dst, src)
 			return written + m, true, err
 		case written == 0 && errors.Is(err, unix.EINVAL):
-			if samePipe(d, s) {
-				return 0, true, fmt.Errorf("pipe: Copy from %s to %s: the source and destination are the same pipe: %w",
-					nameOf(s.c), nameOf(d.c), os.NewSyscallError("splice", unix.EINVAL))
+			if !limited && samePipe(d, s) {
+				return 0, true, errSamePipe(d, s)
 			}
-			return 0, false, nil
+			return 0, false, nil // io.Copy can; a limited copy of a pipe into itself ends
 		case err != nil || n == 0 || limited && lr.N <= 0:
 			return written, true, err
 		}
@@ -121,6 +133,12 @@ func readWrite(dst io.Writer, src io.Reader) (int64, error) {
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, smallCopy); return &b }}
+
+// errSamePipe is Copy's error for a pipe copied into itself.
+func errSamePipe(d, s *fdConn) error {
+	return fmt.Errorf("pipe: Copy from %s to %s: the source and destination are the same pipe: %w",
+		nameOf(s.c), nameOf(d.c), os.NewSyscallError("splice", unix.EINVAL))
+}
 
 // samePipe reports whether d and s are descriptors of one pipe, which
 // splice(2) refuses with EINVAL and io.Copy would copy into itself for ever.
@@ -199,8 +217,9 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 // A bufPipe is a pipe of Copy's own, between a socket and the destination
 // pipe. Its descriptors are raw: only Copy uses them, never waiting on them.
 type bufPipe struct {
-	rc, wc *fdConn // the read and write ends
-	held   int64   // bytes in the pipe
+	rc, wc  *fdConn // the read and write ends
+	held    int64   // bytes in the pipe
+	cleanup runtime.Cleanup
 }
 
 // bufPipes keeps buffer pipes between Copy calls; a pipe the pool drops is
@@ -225,19 +244,24 @@ func getBufPipe() *bufPipe {
 		rc: &fdConn{rc: rawFD(p[0]), flags: unix.O_RDONLY | unix.O_NONBLOCK, steady: true},
 		wc: &fdConn{rc: rawFD(p[1]), flags: unix.O_WRONLY | unix.O_NONBLOCK, steady: true},
 	}
-	runtime.AddCleanup(bp, func(p [2]int) {
+	bp.cleanup = runtime.AddCleanup(bp, func(p [2]int) {
 		_ = unix.Close(p[0]) // nothing to report to
 		_ = unix.Close(p[1])
 	}, p)
 	return bp
 }
 
-// putBufPipe returns an empty bp to the pool. One that still holds bytes
-// (a copy failed midway) is dropped; its cleanup closes it.
+// putBufPipe returns an empty bp to the pool. One that still holds bytes (a
+// copy failed midway) is closed at once: its pages count against the user's
+// pipe limits, and its bytes must never reach another copy.
 func putBufPipe(bp *bufPipe) {
 	if bp.held == 0 {
 		bufPipes.Put(bp)
+		return
 	}
+	bp.cleanup.Stop()
+	_ = unix.Close(int(bp.rc.rc.(rawFD))) // nothing to report to
+	_ = unix.Close(int(bp.wc.rc.(rawFD)))
 }
 
 // rawFD is a syscall.RawConn for a descriptor that only this package holds

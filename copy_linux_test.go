@@ -269,20 +269,59 @@ func TestUrgentDataDoesNotSpin(t *testing.T) {
 // TestCopyPipeIntoItself: splice(2) refuses one pipe on both sides, and
 // io.Copy would copy the pipe into itself for ever.
 func TestCopyPipeIntoItself(t *testing.T) {
-	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	mustWrite(t, w, []byte("data"))
-	done := make(chan error, 1)
-	go func() { done <- second(pipe.Copy(w, r)) }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, syscall.EINVAL) {
-			t.Errorf("Copy of a pipe into itself: %v; want EINVAL", err)
-		}
-	case <-time.After(5 * time.Second):
-		w.Close()
-		t.Fatal("Copy of a pipe into itself did not return in 5s")
+	for _, appendMode := range []bool{false, true} {
+		t.Run(fmt.Sprint("O_APPEND=", appendMode), func(t *testing.T) {
+			r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+			if appendMode { // a "log FIFO" opened for appending: io.Copy's path
+				rc, err := w.SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ferr error
+				if err := rc.Control(func(fd uintptr) {
+					_, ferr = unix.FcntlInt(fd, unix.F_SETFL, unix.O_NONBLOCK|unix.O_APPEND)
+				}); err != nil || ferr != nil {
+					t.Fatal(err, ferr)
+				}
+			}
+			mustWrite(t, w, []byte("data"))
+			done := make(chan error, 1)
+			go func() { done <- second(pipe.Copy(w, r)) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, syscall.EINVAL) {
+					t.Errorf("Copy of a pipe into itself: %v; want EINVAL", err)
+				}
+			case <-time.After(5 * time.Second):
+				w.Close()
+				t.Fatal("Copy of a pipe into itself did not return in 5s")
+			}
+			if n, err := pipe.Buffered(r); n != 4 || err != nil {
+				t.Errorf("the pipe holds %d bytes, %v; want the 4 written, untouched", n, err)
+			}
+		})
 	}
-	if n, err := pipe.Buffered(r); n != 4 || err != nil {
-		t.Errorf("the pipe holds %d bytes, %v; want the 4 written, untouched", n, err)
+}
+
+// TestFailedCopyFreesItsPipe: a socket-to-pipe Copy that fails midway leaves
+// bytes in its buffer pipe, which must be closed at once, not when the
+// garbage collector gets to it: its pages count against the user's limits.
+func TestFailedCopyFreesItsPipe(t *testing.T) {
+	before := len(openFDs())
+	for range 50 {
+		peer, sock := unixPair(t)
+		go peer.Write(make([]byte, 4<<20))
+		r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+		r.Close() // no reader: EPIPE once the pump starts
+		if _, err := pipe.Copy(w, io.LimitReader(sock, 1<<20)); !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("Copy into a pipe with no reader: %v; want EPIPE", err)
+		}
+		w.Close()
+		peer.Close()
+		sock.Close()
+	}
+	// No garbage collection here: that would close dropped pipes anyway.
+	if after := len(openFDs()); after > before+4 {
+		t.Errorf("%d descriptors open after 50 failed copies, %d before: their buffer pipes were kept", after, before)
 	}
 }

@@ -118,7 +118,8 @@ func Buffered(f *os.File) (int, error) {
 // returns how many it moved: 0 with a nil error means src is at end of file.
 // One side must be a pipe; the other may be a pipe, a FIFO, a regular file, a
 // character device such as /dev/null, or a stream socket (*net.TCPConn,
-// *net.UnixConn). Like Read, it may move less than n.
+// *net.UnixConn). Like Read, it may move less than n; n == 0 moves nothing
+// and returns 0 at once.
 //
 // Splice waits as Read and Write do, on one side at a time: on the source
 // while it is empty, on the destination while it is full. Only the deadline
@@ -126,16 +127,21 @@ func Buffered(f *os.File) (int, error) {
 // [os.ErrClosed]); to cancel a Splice whichever side it waits on, set the
 // deadline of both sides or close both. A blocking side is waited on in
 // poll(2), holding a thread, and its Close does not wake the wait, as for its
-// own Read. Close of either side never waits for a Splice in progress. With
-// [SPLICE_F_NONBLOCK] in flags, Splice returns EAGAIN instead of waiting.
+// own Read. Close of either side never waits for a Splice in progress. A
+// blocking socket or terminal is the exception to the kernel's
+// SPLICE_F_NONBLOCK: splice(2) into one sleeps until it has taken everything,
+// holding the pipe locked meanwhile, so that other writers to the pipe wait
+// too ([Copy] uses read and write there). With [SPLICE_F_NONBLOCK] in flags,
+// Splice returns EAGAIN instead of waiting.
 //
 // Kernel errors are [*os.SyscallError] values for "splice": EINVAL when
 // neither side is a pipe, when both are the same pipe, or when dst was opened
 // with O_APPEND (the error says so); EPIPE when the pipe's reader is gone.
 // When the kernel answers EAGAIN although both sides are ready, as
-// tcp_splice_read does at TCP urgent data, Splice returns an error matching
-// EAGAIN that says so, rather than retrying for ever; read(2) can still read
-// past that point.
+// tcp_splice_read does at TCP urgent data (a blocking socket answers 0 there,
+// which Splice checks against a peek), Splice tries a few more times over
+// about 15 ms and then returns an error matching EAGAIN that says so, rather
+// than retrying for ever; read(2) can still read past that point.
 func Splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
 	return splice(dst, src, n, flags)
 }
@@ -176,18 +182,26 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 
 // Copy copies from src to dst until EOF or an error, as [io.Copy] does, and
 // returns the bytes copied and the first error. On Linux it moves the data
-// with splice(2), never through user memory, whenever one side is a pipe or
-// FIFO and the other a pipe, a regular file, a character device such as
-// /dev/null, or a stream socket (*net.TCPConn, *net.UnixConn); from a socket
-// it stages the data through a pipe of its own, kept for the next Copy. A
-// src that is an *io.LimitedReader around such a side is honoured and its N
-// updated. Copy waits as [Splice] does.
+// with splice(2), never through user memory: from a pipe or FIFO to another
+// pipe, a character device such as /dev/null or a Unix socket; from a regular
+// file to a pipe; and from a stream socket (*net.TCPConn, *net.UnixConn) to
+// a pipe or file, through a 1 MiB pipe of its own kept for the next Copy, as
+// io.Copy does. A src that is an *io.LimitedReader around such a side is
+// honoured and its N updated. Copy waits as [Splice] does.
 //
 // Everything else is io.Copy's: other pairs, other systems, destinations
-// opened with O_APPEND (which splice(2) refuses). Where the kernel stops
-// splicing a pair that is ready (TCP urgent data), Copy goes on with read and
-// write, delivering what read(2) delivers. A pipe copied into itself is an
-// error matching [syscall.EINVAL].
+// opened with O_APPEND (which splice(2) refuses), blocking sockets and
+// terminals (on which splice(2) can sleep holding the pipe locked), a pipe to
+// a regular file or a TCP socket (faster with read and write while a writer
+// fills the pipe), and an *io.LimitedReader of 32 KiB or less. Where the
+// kernel stops splicing a pair that is ready (TCP urgent data), Copy goes on
+// with read and write, delivering what read(2) delivers. Copying a pipe into
+// itself without a limit, which io.Copy would do for ever, is an error
+// matching [syscall.EINVAL].
+//
+// Like io.Copy with an *os.File, Copy works on the descriptors of dst and
+// src when they have them (syscall.Conn), not through their Read and Write
+// methods.
 func Copy(dst io.Writer, src io.Reader) (written int64, err error) {
 	return copyPipe(dst, src)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,8 +24,8 @@ import (
 //  2. Every EAGAIN parks: in the runtime poller on the side that is not
 //     ready, or in poll(2) on that side alone when it is a blocking
 //     descriptor. When both sides poll ready and the kernel still answers
-//     EAGAIN twice in a row (TCP urgent data stops tcp_splice_read so), the
-//     transfer gives up with errRefused instead of retrying.
+//     EAGAIN (TCP urgent data stops tcp_splice_read so), a stallGuard sleeps
+//     between tries and soon gives up with errRefused.
 
 // errRefused reports a pair the kernel will not splice although both sides
 // are ready. Splice wraps it; Copy finishes with read and write instead.
@@ -137,7 +138,16 @@ func (s *fdConn) closedOr(op string, err error) error {
 // both runs call with the descriptors of dst and src, each kept open by its
 // RawConn's Control for the duration, and retries it on EINTR. call must not
 // sleep (rule 1). err reports a closed side; errno is the call's own.
+//
+// A side that may block (see mayBlock) can make even a call on a ready pair
+// sleep: a blocking socket or terminal takes everything it is given before
+// it returns. Then the other side, the pipe, is held by a duplicate
+// descriptor of this call's own instead of its RawConn, so that its Close
+// never waits; the blocking side's Close does not wait for calls anyway.
 func both(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) (n int, errno, err error) {
+	if dst.mayBlock || src.mayBlock {
+		return bothDup(op, dst, src, call)
+	}
 	var dstErr error
 	err = src.rc.Control(func(s uintptr) {
 		dstErr = dst.rc.Control(func(d uintptr) {
@@ -153,13 +163,41 @@ func both(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) (n 
 	return n, errno, nil
 }
 
+// bothDup is both for a pair with a side that may block.
+func bothDup(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) (n int, errno, err error) {
+	blocking, other := dst, src
+	if src.mayBlock {
+		blocking, other = src, dst
+	}
+	dup := -1
+	if err = other.rc.Control(func(fd uintptr) {
+		dup, errno = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return 0, nil, other.closedOr(op, err)
+	}
+	if errno != nil {
+		return 0, os.NewSyscallError("fcntl", errno), nil // EMFILE, say
+	}
+	defer func() { _ = unix.Close(dup) }() // our own duplicate; nothing to report
+	if err = blocking.rc.Control(func(fd uintptr) {
+		d, s := int(fd), dup
+		if blocking == src {
+			d, s = dup, int(fd)
+		}
+		n, errno = ignoringEINTR(func() (int, error) { return call(d, s) })
+	}); err != nil {
+		return 0, nil, blocking.closedOr(op, err)
+	}
+	return n, errno, nil
+}
+
 // transfer runs call, one splice(2) or tee(2) from src to dst, which
 // always includes SPLICE_F_NONBLOCK, until it moves something, finds EOF (0)
 // or fails. On EAGAIN it parks on the side that is not ready (rule 2),
 // unless the caller asked for SPLICE_F_NONBLOCK, which gets EAGAIN back.
 func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (int, error)) (int64, error) {
 	t := &attempt{op: op, dst: dst, src: src, call: call}
-	refused := 0
+	var stalls stallGuard
 	for {
 		if err := src.readyFirst(op, unix.POLLIN); err != nil {
 			return 0, err
@@ -192,6 +230,10 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			return 0, err
 		case t.err != nil:
 			return 0, t.err
+		case t.errno == nil && t.n == 0 && src.socket && !src.atEOF():
+			// A blocking socket's splice answers 0, not EAGAIN, at TCP
+			// urgent data, though the stream goes on.
+			return 0, errRefused
 		case t.errno == nil:
 			return int64(t.n), nil
 		case t.errno != unix.EAGAIN || flags&SPLICE_F_NONBLOCK != 0:
@@ -207,9 +249,9 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			}
 		}
 		if parked {
-			refused = 0
-		} else if refused++; refused == 2 {
-			return 0, errRefused
+			stalls = 0
+		} else if err := stalls.next(); err != nil {
+			return 0, err
 		}
 	}
 }
@@ -280,14 +322,44 @@ func (s *fdConn) readyFirst(op string, events int16) error {
 	return nil
 }
 
-// waitEither finds, after an EAGAIN, which side is not ready and waits for
-// it: the source if it is empty, else the destination if it is full. It
-// reports whether it waited; false means both sides were ready.
+// waitEither finds, after an EAGAIN, which side is not ready, with one
+// poll(2) of both, and waits for it: the source if it is empty, else the
+// destination if it is full. It reports whether it waited; false means both
+// sides were ready. Only the side waited on is touched, so the other side's
+// deadline, even one long past, plays no part.
 func waitEither(op string, dst, src *fdConn) (parked bool, err error) {
-	if parked, err = src.wait(op, unix.POLLIN); parked || err != nil {
-		return parked, err
+	var srcReady, dstReady bool
+	_, _, err = both(op, dst, src, func(dfd, sfd int) (int, error) {
+		fds := []unix.PollFd{{Fd: int32(sfd), Events: unix.POLLIN}, {Fd: int32(dfd), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(fds, 0); err != nil {
+			return 0, err // EINTR is retried; nothing else happens with a zero timeout
+		}
+		srcReady, dstReady = fds[0].Revents != 0, fds[1].Revents != 0
+		return 0, nil
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case !srcReady:
+		return src.wait(op, unix.POLLIN)
+	case !dstReady:
+		return dst.wait(op, unix.POLLOUT)
 	}
-	return dst.wait(op, unix.POLLOUT)
+	return false, nil
+}
+
+// atEOF reports whether the socket s has reached end of stream: a peek of
+// one byte without waiting finds 0. Data waiting, or none yet (EAGAIN),
+// means it has not.
+func (s *fdConn) atEOF() bool {
+	var n int
+	var err error
+	if s.rc.Control(func(fd uintptr) {
+		n, _, err = unix.Recvfrom(int(fd), make([]byte, 1), unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	}) != nil {
+		return true // closed: nothing more will come
+	}
+	return err == nil && n == 0
 }
 
 // wait returns false at once if s is ready for events (POLLIN or POLLOUT);
@@ -355,6 +427,25 @@ func ignoringEINTR(fn func() (int, error)) (int, error) {
 	}
 }
 
+// A stallGuard counts the EAGAIN answers in a row that came while both
+// sides polled ready, which no waiting can cure. A race (data arriving
+// between the call and the poll) gives one; TCP urgent data gives them for
+// ever. next lets the caller try again at once the first time, then after
+// sleeping 1, 2, 4 and 8 ms, and then reports errRefused.
+type stallGuard int
+
+func (g *stallGuard) next() error {
+	*g++
+	switch {
+	case *g == 1:
+		return nil
+	case *g <= 5:
+		time.Sleep(time.Millisecond << (*g - 2))
+		return nil
+	}
+	return errRefused
+}
+
 // refusedError is what Splice and Tee return for errRefused: EAGAIN, with
 // the reason.
 func refusedError(op string, c syscall.Conn) error {
@@ -366,7 +457,7 @@ func splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
 		return 0, os.NewSyscallError("splice", unix.EINVAL)
 	}
 	d, s, err := openBoth("splice", dst, src)
-	if err != nil {
+	if err != nil || n == 0 {
 		return 0, err
 	}
 	m, err := transfer("splice", d, s, flags, func(dfd, sfd int) (int, error) {
@@ -384,7 +475,7 @@ func tee(dst, src *os.File, n int, flags int) (int64, error) {
 		return 0, os.NewSyscallError("tee", unix.EINVAL)
 	}
 	d, s, err := openBoth("tee", dst, src) // a nil *os.File's SyscallConn says os.ErrInvalid
-	if err != nil {
+	if err != nil || n == 0 {
 		return 0, err
 	}
 	m, err := transfer("tee", d, s, flags, func(dfd, sfd int) (int, error) {
@@ -421,10 +512,10 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 		return 0, fmt.Errorf("pipe: vmsplice: %s is a read end: %w", w.Name(), os.NewSyscallError("vmsplice", unix.EBADF))
 	}
 	var (
-		total   int
-		i, off  int // bufs[i][off:] is the first byte not yet in the pipe
-		iovs    []unix.Iovec
-		refused int
+		total  int
+		i, off int // bufs[i][off:] is the first byte not yet in the pipe
+		iovs   []unix.Iovec
+		stalls stallGuard
 	)
 	for {
 		iovs = iovs[:0]
@@ -468,8 +559,8 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 				return total, err
 			}
 			if parked {
-				refused = 0
-			} else if refused++; refused == 2 {
+				stalls = 0
+			} else if stalls.next() != nil {
 				return total, refusedError("vmsplice", w)
 			}
 			continue
@@ -488,7 +579,7 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 			return total, io.ErrShortWrite
 		}
 		total += n
-		refused = 0
+		stalls = 0
 		for n > 0 { // advance past what the kernel took
 			if k := len(bufs[i]) - off; n >= k {
 				n -= k
