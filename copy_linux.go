@@ -60,6 +60,15 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		n, err := readWrite(dst, src)
 		return n, true, err
 	}
+	_, srcSocket := inner.(netConn)
+	if _, dstTCP := dst.(interface{ SetKeepAlive(bool) error }); dstTCP && !srcSocket {
+		// Splicing a pipe into a TCP socket holds the pipe locked while the
+		// kernel sends, which stalls the pipe's writer; io.Copy's
+		// sendfile(2) lets it run alongside and was as fast or faster with
+		// a child process writing (BenchmarkCopy: child-pipe-tcp). Decided
+		// by type, before any system call.
+		return 0, false, nil
+	}
 	d, s, err := openBoth("splice", dc, sc)
 	switch {
 	case err != nil:
@@ -78,17 +87,23 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		return 0, false, nil
 	}
 	switch {
+	case s.socket && !s.tcp && d.flags&unix.O_NONBLOCK != 0:
+		// From a Unix socket into a pipe in the poller, io.Copy splices
+		// too, through a buffer pipe, and measured faster
+		// (BenchmarkCopy: unix-pipe); it neither spins there nor meets
+		// urgent data. Into a blocking pipe it would spin
+		// (golang/go#75304), and a TCP socket can carry urgent data,
+		// where io.Copy stalls: those are Copy's.
+		return 0, false, nil
 	case s.socket:
 		if bp := getBufPipe(); bp != nil {
 			return staged(dst, src, d, s, bp)
 		}
-	case d.regular || d.tcp:
-		// Splicing a pipe into a file or a TCP socket holds the pipe
-		// locked while the kernel copies or sends, which stalls the
-		// pipe's writer; read and write let it run alongside, and were
-		// faster with a child process writing (BenchmarkCopy:
-		// child-pipe-file, child-pipe-tcp). io.Copy does read and write
-		// there (sendfile(2) into TCP).
+	case d.regular:
+		// Splicing a pipe into a file holds the pipe locked while the
+		// kernel copies, which stalls the pipe's writer; read and write
+		// let it run alongside, and were as fast or faster with a child
+		// process writing (BenchmarkCopy: child-pipe-file).
 		return 0, false, nil
 	}
 	for {

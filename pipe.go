@@ -184,16 +184,18 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 // returns the bytes copied and the first error. On Linux it moves the data
 // with splice(2), never through user memory: from a pipe or FIFO to another
 // pipe, a character device such as /dev/null or a Unix socket; from a regular
-// file to a pipe; and from a stream socket (*net.TCPConn, *net.UnixConn) to
-// a pipe or file, through a 1 MiB pipe of its own kept for the next Copy, as
-// io.Copy does. A src that is an *io.LimitedReader around such a side is
-// honoured and its N updated. Copy waits as [Splice] does.
+// file to a pipe; and from a TCP socket to a pipe or file, or any stream
+// socket to a blocking pipe, through a 1 MiB pipe of its own kept for the next
+// Copy, as io.Copy does (io.Copy stalls at TCP urgent data, and spins while a
+// blocking pipe is full). A src that is an *io.LimitedReader around such a
+// side is honoured and its N updated. Copy waits as [Splice] does.
 //
 // Everything else is io.Copy's: other pairs, other systems, destinations
 // opened with O_APPEND (which splice(2) refuses), blocking sockets and
 // terminals (on which splice(2) can sleep holding the pipe locked), a pipe to
-// a regular file or a TCP socket (faster with read and write while a writer
-// fills the pipe), and an *io.LimitedReader of 32 KiB or less. Where the
+// a regular file or a TCP socket (as fast or faster with read and write while
+// a writer fills the pipe), a Unix socket to a pipe in the poller (io.Copy
+// splices it as well), and an *io.LimitedReader of 32 KiB or less. Where the
 // kernel stops splicing a pair that is ready (TCP urgent data), Copy goes on
 // with read and write, delivering what read(2) delivers. Copying a pipe into
 // itself without a limit, which io.Copy would do for ever, is an error
