@@ -143,12 +143,21 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 // Start starts the command with exec.Cmd.Start and then, whatever the
 // outcome, closes in the parent the child's ends of the pipes made by this
 // package for c. The parent's ends stay open.
+//
+// Start refuses, with an error matching [os.ErrInvalid], to hand the child a
+// non-blocking *os.File as a standard stream or extra file: programs fail
+// with EAGAIN on one or lose data silently. The usual way to get one is
+// os/exec's idiom b.Stdin, _ = a.StdoutPipe(), since the end returned here
+// is the parent's and non-blocking: connect commands with [Chain] instead.
 func (c *Cmd) Start() error {
 	if c == nil || c.Cmd == nil {
 		return misuse("Start of a Cmd with no exec.Cmd")
 	}
 	c.started = true
-	err := c.Cmd.Start()
+	err := c.checkChildFiles()
+	if err == nil {
+		err = c.Cmd.Start()
+	}
 	for _, f := range c.childEnds {
 		// The child has its own copy now, or never will: ours only keeps
 		// the pipe open. Close cannot fail on a pipe that nothing else
@@ -157,6 +166,38 @@ func (c *Cmd) Start() error {
 	}
 	c.childEnds = nil
 	return err
+}
+
+// checkChildFiles refuses a non-blocking *os.File among the child's
+// standard streams and extra files (see checkBlocking).
+func (c *Cmd) checkChildFiles() error {
+	streams := []struct {
+		name string
+		v    any
+	}{{"Stdin", c.Stdin}, {"Stdout", c.Stdout}, {"Stderr", c.Stderr}}
+	for i, f := range c.ExtraFiles {
+		streams = append(streams, struct {
+			name string
+			v    any
+		}{fmt.Sprintf("ExtraFiles[%d]", i), f})
+	}
+	for _, s := range streams {
+		if f, ok := s.v.(*os.File); ok && f != nil {
+			if err := checkBlocking(s.name, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Wait is exec.Cmd's Wait, with a clear error instead of a panic for a Cmd
+// with no exec.Cmd.
+func (c *Cmd) Wait() error {
+	if c == nil || c.Cmd == nil {
+		return misuse("Wait of a Cmd with no exec.Cmd")
+	}
+	return c.Cmd.Wait()
 }
 
 // Run starts the command with [Cmd.Start] and waits for it with Wait. The

@@ -2,7 +2,11 @@
 
 package pipe
 
-import "os"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // childPipe makes a pipe to hand one end to a child process: both ends
 // close-on-exec, so that no other child inherits them (exec clears the flag
@@ -33,3 +37,20 @@ func childPipe(childReads bool) (parent, child *os.File, err error) {
 
 // extraFiles reports whether exec.Cmd.ExtraFiles works: it does on Unix.
 func extraFiles() error { return nil }
+
+// checkBlocking refuses a non-blocking file among those the child gets:
+// programs handed one fail with EAGAIN or, worse, lose data silently (a
+// shell's read gets an empty line, python3's stdin.read() stops at the first
+// empty moment). The usual way to get one is os/exec's idiom
+// b.Stdin, _ = a.StdoutPipe(), whose end here is the parent's, non-blocking.
+func checkBlocking(stream string, f *os.File) error {
+	var fl int
+	var err error
+	if control("fcntl", f, func(fd int) error {
+		fl, err = unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		return err
+	}) != nil || fl&unix.O_NONBLOCK == 0 {
+		return nil // a closed or odd file: exec reports it its own way
+	}
+	return misuse("%s %s is non-blocking, which programs mishandle: connect commands with Chain, or call SetNonblock(f, false) first", stream, f.Name())
+}

@@ -20,3 +20,6 @@ func childPipe(childReads bool) (parent, child *os.File, err error) {
 
 // extraFiles reports whether exec.Cmd.ExtraFiles works: not on Windows.
 func extraFiles() error { return unsupported("ExtraPipe (exec.Cmd.ExtraFiles)") }
+
+// checkBlocking has nothing to check: these pipes are blocking.
+func checkBlocking(stream string, f *os.File) error { return nil }
