@@ -47,8 +47,8 @@ func Mkfifo(path string, mode os.FileMode) error {
 //   - O_WRONLY: a reader, which may be blocked in its own open(2). Until one
 //     comes, open(2) with O_NONBLOCK fails with ENXIO; OpenFIFO tries again
 //     every 20 ms, so it connects within about 20 ms of the reader. Each
-//     waiting writer costs a wake-up and an open(2) per try: on a 2-core
-//     Linux VM 100 waiting writers used 7% of a core, 1,000 used 44%.
+//     waiting writer costs a wake-up and an open(2) per try, so the CPU time
+//     of waiting grows with the number of writers waiting.
 //   - O_RDWR: nothing; it opens at once. While this end is open the FIFO has
 //     a reader and a writer, so reads never see EOF and writes never fail
 //     with EPIPE: a keep-alive end. POSIX leaves O_RDWR on a FIFO undefined;
