@@ -63,10 +63,11 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 	_, srcSocket := inner.(netConn)
 	if _, dstTCP := dst.(interface{ SetKeepAlive(bool) error }); dstTCP && !srcSocket {
 		// Splicing a pipe into a TCP socket holds the pipe locked while the
-		// kernel sends, which stalls the pipe's writer; io.Copy's
-		// sendfile(2) lets it run alongside and was as fast or faster with
-		// a child process writing (BenchmarkCopy: child-pipe-tcp). Decided
-		// by type, before any system call.
+		// kernel sends, which stalls the pipe's writer; io.Copy's read and
+		// write (after a sendfile(2) the kernel refuses for a pipe) let it
+		// run alongside and were as fast or faster with a child process
+		// writing (BenchmarkCopy: child-pipe-tcp). Decided by type, before
+		// any system call.
 		return 0, false, nil
 	}
 	d, s, err := openBoth("splice", dc, sc)

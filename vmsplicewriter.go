@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -23,14 +24,19 @@ import (
 //
 // Use it as a [bufio.Writer]: fill [VmspliceWriter.Buffer] in place and
 // [VmspliceWriter.Commit] it, or [VmspliceWriter.Write] and
-// [VmspliceWriter.ReadFrom] (used by io.Copy), which copy into the buffers
+// [VmspliceWriter.ReadFrom], which copy into the buffers
 // and commit each one when it is full; [VmspliceWriter.Flush] commits what is
 // pending and [VmspliceWriter.Close] flushes and releases the buffers. Commits
 // wait in the runtime poller while the pipe is full, as [Vmsplice] does: the
-// write deadline of the write end applies ([os.ErrDeadlineExceeded]) and
-// closing it wakes the wait ([os.ErrClosed]); EPIPE means the reader is gone.
-// After an error, every later call returns that error. A VmspliceWriter is
-// not safe for concurrent use.
+// write deadline of a non-blocking write end applies
+// ([os.ErrDeadlineExceeded]) and closing it wakes the wait ([os.ErrClosed]);
+// a blocking write end holds a thread and has neither. EPIPE means the reader
+// is gone. After an error from the pipe (a deadline too), every later call
+// returns that error: part of the last commit may have gone in, and the
+// writer does not know how much. A VmspliceWriter is not safe for concurrent
+// use; a call made while another is in progress, such as Close while a
+// Commit waits, gives an error matching [os.ErrInvalid] and does nothing. To
+// cancel a waiting Commit, close the write end or set its deadline.
 //
 // Linux only: elsewhere [NewVmspliceWriter] fails with an error matching
 // [errors.ErrUnsupported] and there is no fallback to plain writes; write to
@@ -47,6 +53,7 @@ type VmspliceWriter struct {
 	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
 	err     error           // sticky: the first error, or errWriterClosed
 	cleanup runtime.Cleanup // unmaps mem if the writer is dropped unclosed
+	busy    atomic.Bool     // a call is in progress: Close must not unmap under it
 }
 
 // vbuf is one buffer and what the pipe may hold of it.
@@ -57,6 +64,24 @@ type vbuf struct {
 }
 
 var errWriterClosed = fmt.Errorf("pipe: VmspliceWriter: %w", os.ErrClosed)
+
+// errBusy is the error for a call made while another is in progress, such as
+// Close from another goroutine while a Commit waits: unmapping the buffers
+// then would leave the waiting vmsplice(2) pointing at freed memory.
+var errBusy = fmt.Errorf("pipe: VmspliceWriter: another call is in progress (to cancel a waiting Commit, close w or set its write deadline): %w", os.ErrInvalid)
+
+// enter marks the start of a call that uses the buffers; exit its end.
+func (v *VmspliceWriter) enter() error {
+	if err := v.usable(); err != nil {
+		return err
+	}
+	if !v.busy.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	return nil
+}
+
+func (v *VmspliceWriter) exit() { v.busy.Store(false) }
 
 // NewVmspliceWriter prepares a writer for w, the write end of a pipe (or a
 // FIFO opened for writing), with buffers of size bytes rounded up to whole
@@ -102,8 +127,9 @@ func NewVmspliceWriter(w *os.File, size int) (*VmspliceWriter, error) {
 // socket until its reader has read them), passes on references to the same
 // pages, and would deliver what the buffer holds later. So reuse is safe only
 // when every reader of the pipe, in any process, copies the bytes out: read(2)
-// (Read, io.Copy to a socket or a pipe from Go), splice(2) to a regular file
-// or to /dev/null, or vmsplice(2) of the read end.
+// (Read, or io.Copy from it into a socket or pipe), splice(2) to a regular
+// file or to /dev/null, or vmsplice(2) of the read end; not this package's
+// Splice, Tee or Copy into a pipe or a Unix socket, which splice onward.
 //
 // Reuse spares a page fault and the zeroing of each page, which is most of
 // the cost of a commit with a fast reader.
@@ -127,14 +153,15 @@ func (v *VmspliceWriter) Buffer() []byte {
 // Commit hands the bytes written by Write and ReadFrom and not yet committed,
 // followed by the first n bytes of [VmspliceWriter.Buffer], to the pipe with
 // vmsplice(2), waiting while the pipe is full, and moves to the next buffer.
-// After Commit returns, the buffer may be changed: the pipe keeps its own
-// references to the pages, and the writer never writes to them again.
+// The slice Buffer returned must not be written after Commit: the pipe still
+// references its pages. Fill the next Buffer instead.
 //
 // n out of range gives [syscall.EINVAL] and changes nothing.
 func (v *VmspliceWriter) Commit(n int) error {
-	if err := v.usable(); err != nil {
+	if err := v.enter(); err != nil {
 		return err
 	}
+	defer v.exit()
 	if n < 0 || n > len(v.bufs[v.cur].b)-v.pending {
 		return fmt.Errorf("pipe: VmspliceWriter.Commit(%d) with %d bytes free: %w",
 			n, len(v.bufs[v.cur].b)-v.pending, os.NewSyscallError("vmsplice", syscall.EINVAL))
@@ -172,9 +199,10 @@ func (v *VmspliceWriter) commit(n int) error {
 // returns how many bytes of p it took. Bytes left in a buffer that is not
 // full wait for the next Commit, Flush or Close.
 func (v *VmspliceWriter) Write(p []byte) (int, error) {
-	if err := v.usable(); err != nil {
+	if err := v.enter(); err != nil {
 		return 0, err
 	}
+	defer v.exit()
 	written := 0
 	for len(p) > 0 {
 		b := v.bufs[v.cur].b
@@ -194,11 +222,14 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 // ReadFrom reads from r straight into the buffers until EOF or an error,
 // committing each buffer as it fills up, and returns how many bytes it read.
 // As with [bufio.Writer.ReadFrom], the last bytes wait for Flush or Close.
-// It is what io.Copy(v, r) uses.
+// io.Copy(v, r) uses it unless r has a WriteTo method (bytes.Buffer,
+// bytes.Reader, strings.Reader do), in which case the copy goes through
+// Write.
 func (v *VmspliceWriter) ReadFrom(r io.Reader) (int64, error) {
-	if err := v.usable(); err != nil {
+	if err := v.enter(); err != nil {
 		return 0, err
 	}
+	defer v.exit()
 	var total int64
 	for empty := 0; ; {
 		b := v.bufs[v.cur].b
@@ -230,9 +261,10 @@ func (v *VmspliceWriter) ReadFrom(r io.Reader) (int64, error) {
 // Flush commits the bytes written by Write and ReadFrom that are not yet in
 // the pipe.
 func (v *VmspliceWriter) Flush() error {
-	if err := v.usable(); err != nil {
+	if err := v.enter(); err != nil {
 		return err
 	}
+	defer v.exit()
 	return v.commit(v.pending)
 }
 
@@ -247,6 +279,10 @@ func (v *VmspliceWriter) Close() error {
 	if v == nil || v.bufs == nil {
 		return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
 	}
+	if !v.busy.CompareAndSwap(false, true) {
+		return errBusy // the buffers stay mapped for the call in progress
+	}
+	defer v.exit()
 	err := v.err
 	if err == nil {
 		err = v.commit(v.pending)

@@ -715,3 +715,31 @@ func TestVmspliceWriterIoCopy(t *testing.T) {
 		t.Fatalf("reader: %d bytes, %v; want %d", res.n, res.err, total)
 	}
 }
+
+// TestVmspliceWriterCloseDuringCommit: Close from another goroutine while a
+// Commit waits must not unmap the buffers the waiting vmsplice(2) points at.
+func TestVmspliceWriterCloseDuringCommit(t *testing.T) {
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	v, err := pipe.NewVmspliceWriter(w, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, w) // the next Commit waits
+	done := make(chan error, 1)
+	go func() {
+		b := v.Buffer()
+		touch(b, 'x')
+		done <- v.Commit(len(b))
+	}()
+	waitBlocked(t, "VmspliceWriter).Commit(")
+	if err := v.Close(); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("Close while a Commit waits: %v; want os.ErrInvalid", err)
+	}
+	go io.Copy(io.Discard, r) // let the Commit finish
+	if err := <-done; err != nil {
+		t.Errorf("the waiting Commit: %v", err)
+	}
+	if err := v.Close(); err != nil {
+		t.Errorf("Close after the Commit: %v", err)
+	}
+}

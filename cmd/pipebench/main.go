@@ -98,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pipebench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	duration := fs.Duration("duration", 1500*time.Millisecond, "how long to move data in each row, at least 10ms")
-	bufFlag := fs.String("buf", "256KiB", "size of each write and read: bytes, or a number with KiB, MiB or GiB, "+bufRange)
+	bufFlag := fs.String("buf", "256KiB", "size of each write and read: bytes, or a number with KiB or MiB, "+bufRange)
 	filter := fs.String("rows", "", "run only the rows whose name matches this regular expression")
 	asJSON := fs.Bool("json", false, "print the facts and rows (speeds in GB/s, 10^9 bytes per second) as one JSON document")
 	fs.Usage = func() {
@@ -271,7 +271,7 @@ func parseSize(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(num)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size: give bytes, or a number with KiB, MiB or GiB, %s", s, bufRange)
+		return 0, fmt.Errorf("%q is not a size: give bytes, or a number with KiB or MiB, %s", s, bufRange)
 	}
 	if n > maxBuf/mult || n*mult < minBuf {
 		return 0, fmt.Errorf("%q is out of range: buffers %s are accepted", s, bufRange)

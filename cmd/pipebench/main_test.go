@@ -112,7 +112,7 @@ func TestBufRange(t *testing.T) {
 		t.Errorf("bufRange = %q", bufRange)
 	}
 	code, _, stderr := pbRun(t, "-h")
-	if code != 0 || !strings.Contains(stderr, "KiB, MiB or GiB, from 4 KiB to 256 MiB") {
+	if code != 0 || !strings.Contains(stderr, "KiB or MiB, from 4 KiB to 256 MiB") {
 		t.Errorf("-h: exit %d, help does not state the -buf range:\n%s", code, stderr)
 	}
 	for _, want := range []string{"GB/s (10^9 bytes per second)", "GB/s, 10^9 bytes per second"} {

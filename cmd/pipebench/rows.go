@@ -386,6 +386,9 @@ func copyTo(copyFn func(io.Writer, io.Reader) (int64, error), to dst) mover {
 		}
 		defer closeOut()
 		buf := make([]byte, size)
+		for i := range buf { // untouched pages would all be the shared zero page
+			buf[i] = byte(i)
+		}
 		read := func() (int64, error) {
 			// Copy in fileSpan pieces, rewinding a file between them.
 			var total int64
