@@ -48,3 +48,19 @@ func buffered(f *os.File) (n int, err error) {
 	})
 	return n, err
 }
+
+// ignoringEINTR calls fn until it returns something other than EINTR.
+func ignoringEINTR(fn func() (int, error)) (int, error) {
+	for {
+		n, err := fn()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// whileEINTR is ignoringEINTR for calls that return only an error.
+func whileEINTR(fn func() error) error {
+	_, err := ignoringEINTR(func() (int, error) { return 0, fn() })
+	return err
+}

@@ -2,11 +2,7 @@
 
 package pipe
 
-import (
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // rdwrFIFO tells whether OpenFIFO accepts O_RDWR: Linux defines it for
 // FIFOs (fifo(7)), and such an open never waits.
@@ -18,14 +14,5 @@ const rdwrFIFO = true
 // has connected yet; a writer that has connected and written nothing shows
 // nowhere.
 func writerSeen(fd int) (bool, error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	var n int
-	err := whileEINTR(func() (err error) {
-		n, err = unix.Poll(fds, 0)
-		return err
-	})
-	if err != nil {
-		return false, os.NewSyscallError("poll", err)
-	}
-	return n > 0, nil
+	return ready(fd, unix.POLLIN), nil // an error counts as ready: the Read reports it
 }

@@ -238,12 +238,3 @@ func awaitWriter(ctx context.Context, f *os.File) error {
 	}
 	return err
 }
-
-// whileEINTR calls fn until it fails with something other than EINTR.
-func whileEINTR(fn func() error) error {
-	for {
-		if err := fn(); err != unix.EINTR {
-			return err
-		}
-	}
-}

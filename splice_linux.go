@@ -418,15 +418,6 @@ func pollFD(fd int, events int16, timeout int) bool {
 	return err != nil || (n > 0 && fds[0].Revents != 0)
 }
 
-func ignoringEINTR(fn func() (int, error)) (int, error) {
-	for {
-		n, err := fn()
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
-}
-
 // A stallGuard counts the EAGAIN answers in a row that came while both
 // sides polled ready, which no waiting can cure. A race (data arriving
 // between the call and the poll) gives one; TCP urgent data gives them for
@@ -503,14 +494,28 @@ func openBoth(op string, dst, src syscall.Conn) (d, s *fdConn, err error) {
 const maxIovecs = 1024
 
 func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
-	s, err := open("vmsplice", w)
+	s, err := openWriteEnd(w)
 	if err != nil {
 		return 0, err
 	}
-	// On a read end vmsplice(2) reads the pipe into bufs instead: refuse.
-	if s.flags&unix.O_ACCMODE == unix.O_RDONLY {
-		return 0, fmt.Errorf("pipe: vmsplice: %s is a read end: %w", w.Name(), os.NewSyscallError("vmsplice", unix.EBADF))
+	return s.vmsplice(bufs, flags)
+}
+
+// openWriteEnd opens w for vmsplice(2), refusing a read end, on which
+// vmsplice(2) would read the pipe into the buffers instead.
+func openWriteEnd(w *os.File) (*fdConn, error) {
+	s, err := open("vmsplice", w)
+	if err != nil {
+		return nil, err
 	}
+	if s.flags&unix.O_ACCMODE == unix.O_RDONLY {
+		return nil, fmt.Errorf("pipe: vmsplice: %s is a read end: %w", w.Name(), os.NewSyscallError("vmsplice", unix.EBADF))
+	}
+	return s, nil
+}
+
+// vmsplice maps all of bufs into the pipe behind the write end s.
+func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 	var (
 		total  int
 		i, off int // bufs[i][off:] is the first byte not yet in the pipe
@@ -561,7 +566,7 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 			if parked {
 				stalls = 0
 			} else if stalls.next() != nil {
-				return total, refusedError("vmsplice", w)
+				return total, refusedError("vmsplice", s.c)
 			}
 			continue
 		}

@@ -43,6 +43,7 @@ import (
 // the file itself there.
 type VmspliceWriter struct {
 	w       *os.File
+	conn    vmConn          // w, checked once for vmsplice(2)
 	mem     []byte          // the buffers, one after another; a mapping of its own
 	bufs    []vbuf          // mem cut into buffers, used in turn
 	cur     int             // index of the buffer being filled

@@ -14,6 +14,9 @@ import (
 // it only sets the alignment and the unit in which pages are replaced.
 const hugePage = 2 << 20
 
+// vmConn is the write end as vmsplice(2) uses it.
+type vmConn = *fdConn
+
 // hugeFrom is the smallest mapping advised for huge pages: from there, the
 // rounding up to whole huge pages costs at most as much again.
 const hugeFrom = 1 << 20
@@ -38,6 +41,12 @@ func (v *VmspliceWriter) init(size int) error {
 	if !writeEnd {
 		return &os.PathError{Op: "vmsplice", Path: v.w.Name(), Err: unix.EBADF}
 	}
+	// Checked once here, not at every commit.
+	conn, err := openWriteEnd(v.w)
+	if err != nil {
+		return err
+	}
+	v.conn = conn
 	if int64(size) > 1<<31 { // more than any pipe may hold (F_SETPIPE_SZ's limit)
 		return fmt.Errorf("pipe: NewVmspliceWriter: size %d above 2^31: %w", size, os.NewSyscallError("fcntl", unix.EINVAL))
 	}
@@ -119,7 +128,7 @@ func (v *VmspliceWriter) release() {
 
 // send hands b to the pipe, waiting in the poller while it is full.
 func (v *VmspliceWriter) send(b []byte) (int, error) {
-	return vmsplice(v.w, [][]byte{b}, 0)
+	return v.conn.vmsplice([][]byte{b}, 0)
 }
 
 // leftPipe reports whether every byte committed up to total end has been
