@@ -258,12 +258,7 @@ func vmspliceSplice(d time.Duration, size int) (int64, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer null.Close()
-	// Written first: the pages of a buffer never written are all the
-	// shared zero page, which reads faster than any real buffer.
-	buf := make([]byte, size)
-	for i := range buf {
-		buf[i] = byte(i)
-	}
+	buf := written(size)
 	return timed(r, func() <-chan result { return pump(w, buf, d, vmspliceWrite) }, drain(null, r))
 }
 
@@ -385,10 +380,7 @@ func copyTo(copyFn func(io.Writer, io.Reader) (int64, error), to dst) mover {
 			return 0, 0, err
 		}
 		defer closeOut()
-		buf := make([]byte, size)
-		for i := range buf { // untouched pages would all be the shared zero page
-			buf[i] = byte(i)
-		}
+		buf := written(size)
 		read := func() (int64, error) {
 			// Copy in fileSpan pieces, rewinding a file between them.
 			var total int64
@@ -424,10 +416,7 @@ func copyFromFile(copyFn func(io.Writer, io.Reader) (int64, error)) mover {
 			return 0, 0, err
 		}
 		defer func() { _ = src.Close(); _ = os.Remove(src.Name()) }() // scratch file
-		chunk := make([]byte, 1<<20)
-		for i := range chunk {
-			chunk[i] = byte(i)
-		}
+		chunk := written(1 << 20)
 		for range fileSpan / len(chunk) {
 			if _, err := src.Write(chunk); err != nil {
 				_ = w.Close() // unused
@@ -448,4 +437,15 @@ func copyFromFile(copyFn func(io.Writer, io.Reader) (int64, error)) mover {
 		}
 		return timed(r, func() <-chan result { return feed(w, d, step) }, drain(null, r))
 	}
+}
+
+// written returns a buffer of n bytes with every byte written: the pages of
+// a buffer never written are all the shared zero page, which moves faster
+// than any real data.
+func written(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
 }
