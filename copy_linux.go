@@ -60,52 +60,22 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		n, err := readWrite(dst, src)
 		return n, true, err
 	}
-	_, srcSocket := inner.(netConn)
-	if _, dstTCP := dst.(interface{ SetKeepAlive(bool) error }); dstTCP && !srcSocket {
-		// Splicing a pipe into a TCP socket holds the pipe locked while the
-		// kernel sends, which stalls the pipe's writer; io.Copy's read and
-		// write (after a sendfile(2) the kernel refuses for a pipe) let it
-		// run alongside and were as fast or faster with a child process
-		// writing (BenchmarkCopy: child-pipe-tcp). Decided by type, before
-		// any system call.
+	d, s, err := openBoth("splice", dc, sc)
+	if err != nil {
 		return 0, false, nil
 	}
-	d, s, err := openBoth("splice", dc, sc)
-	switch {
-	case err != nil:
+	switch route(d, s) {
+	case viaIOCopy:
 		return 0, false, nil
-	case d.flags&unix.O_APPEND != 0:
-		// splice(2) refuses O_APPEND; io.Copy appends, but would copy a
-		// pipe into itself for ever.
+	case viaSamePipe:
 		if !limited && samePipe(d, s) {
 			return 0, true, errSamePipe(d, s)
 		}
 		return 0, false, nil
-	case d.mayBlock || s.mayBlock:
-		// A blocking socket or terminal can make splice(2) sleep with the
-		// pipe locked, and answers 0 at TCP urgent data: read and write
-		// are the safe way.
-		return 0, false, nil
-	}
-	switch {
-	case s.socket && !s.tcp && d.flags&unix.O_NONBLOCK != 0:
-		// From a Unix socket into a pipe in the poller, io.Copy splices
-		// too, through a buffer pipe, and measured faster
-		// (BenchmarkCopy: unix-pipe); it neither spins there nor meets
-		// urgent data. Into a blocking pipe it would spin
-		// (golang/go#75304), and a TCP socket can carry urgent data,
-		// where io.Copy stalls: those are Copy's.
-		return 0, false, nil
-	case s.socket:
+	case viaBufPipe:
 		if bp := getBufPipe(); bp != nil {
 			return staged(dst, src, d, s, bp)
 		}
-	case d.regular:
-		// Splicing a pipe into a file holds the pipe locked while the
-		// kernel copies, which stalls the pipe's writer; read and write
-		// let it run alongside, and were as fast or faster with a child
-		// process writing (BenchmarkCopy: child-pipe-file).
-		return 0, false, nil
 	}
 	for {
 		chunk := copyChunk
@@ -137,6 +107,57 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 			return written, true, err
 		}
 	}
+}
+
+// A way is how Copy moves bytes between two sides.
+type way int
+
+const (
+	viaIOCopy   way = iota // io.Copy does the whole job
+	viaSplice              // splice(2) from s to d
+	viaBufPipe             // splice(2) through a pipe of Copy's own (staged)
+	viaSamePipe            // io.Copy, unless d and s are one pipe (O_APPEND)
+)
+
+// route decides, from what the kernel says each side is, how Copy moves
+// bytes from s to d. It splices only pairings it knows: pipes, regular
+// files, /dev/null and /dev/zero, TCP and Unix stream sockets (kind's
+// table); everything else is io.Copy's.
+func route(d, s *fdConn) way {
+	switch {
+	case !d.kind.copyable() || !s.kind.copyable():
+		// A datagram or seqpacket socket would have its messages cut or
+		// merged; a terminal or unknown device is read and written as
+		// it is meant to be.
+		return viaIOCopy
+	case d.mayBlock() || s.mayBlock():
+		// A blocking socket can make splice(2) sleep with the pipe
+		// locked: read and write are the safe way.
+		return viaIOCopy
+	case d.flags&unix.O_APPEND != 0:
+		// splice(2) refuses O_APPEND; io.Copy appends, but would copy a
+		// pipe into itself for ever.
+		return viaSamePipe
+	case s.kind == kindUnix && d.kind == kindPipe && d.flags&unix.O_NONBLOCK != 0:
+		// From a Unix socket into a pipe in the poller, io.Copy splices
+		// too, through a buffer pipe, and measured faster
+		// (BenchmarkCopy: unix-pipe). Into a blocking pipe it would spin
+		// (golang/go#75304), and a TCP socket can carry urgent data,
+		// where io.Copy stalls: those are Copy's.
+		return viaIOCopy
+	case s.kind.stream():
+		return viaBufPipe
+	case d.kind == kindTCP || d.kind == kindFile:
+		// Splicing a pipe into a TCP socket or a file holds the pipe
+		// locked while the kernel sends or copies, which stalls the
+		// pipe's writer; io.Copy's read and write let it run alongside,
+		// and were as fast or faster with a child process writing
+		// (BenchmarkCopy: child-pipe-tcp, child-pipe-file).
+		return viaIOCopy
+	case d.kind != kindPipe && s.kind != kindPipe:
+		return viaIOCopy // file to /dev/null, say: splice(2) needs a pipe
+	}
+	return viaSplice
 }
 
 // readWrite copies src to dst with their Read and Write methods only, so
@@ -256,9 +277,11 @@ func getBufPipe() *bufPipe {
 	_, _ = unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, copyChunk)
 	// Copy drains into bp only when it is empty and pumps out of it only
 	// what it holds, so neither end ever answers EAGAIN: steady.
+	// They are pipes, but it says steady (kindFile) of them, since an
+	// EAGAIN from a transfer with one of them is the other side's.
 	bp := &bufPipe{
-		rc: &fdConn{rc: rawFD(p[0]), flags: unix.O_RDONLY | unix.O_NONBLOCK, steady: true},
-		wc: &fdConn{rc: rawFD(p[1]), flags: unix.O_WRONLY | unix.O_NONBLOCK, steady: true},
+		rc: &fdConn{rc: rawFD(p[0]), flags: unix.O_RDONLY | unix.O_NONBLOCK, kind: kindFile},
+		wc: &fdConn{rc: rawFD(p[1]), flags: unix.O_WRONLY | unix.O_NONBLOCK, kind: kindFile},
 	}
 	bp.cleanup = runtime.AddCleanup(bp, func(p [2]int) {
 		_ = unix.Close(p[0]) // nothing to report to

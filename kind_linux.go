@@ -1,0 +1,190 @@
+package pipe
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file learns what a descriptor is, from the kernel: fstat(2)'s file
+// type and, for a socket, getsockopt(2)'s SO_TYPE, SO_DOMAIN and
+// SO_PROTOCOL. Never from Go types: a TCP socket may come as an *os.File, and
+// a *net.UDPConn has the same methods as a stream.
+
+// A kind is what a transfer needs to know of a descriptor's file type.
+//
+//	kind        what               Copy      Splice    EAGAIN   may sleep   urgent
+//	                               splices   accepts   answers  if blocking data
+//	kindPipe    pipe, FIFO         yes       yes       yes      no          no
+//	kindFile    regular file, disk yes       yes       no       no          no
+//	kindMem     /dev/null, zero    yes       yes       no       no          no
+//	kindTCP     TCP stream socket  yes       yes       yes      yes         yes
+//	kindUnix    Unix stream socket yes       yes       yes      yes         yes
+//	kindMessage datagram, seqpacket no       no        -        -           -
+//	kindOther   anything else      no        kernel's  yes      yes         no
+//
+// "EAGAIN answers": the descriptor can be not ready, so an EAGAIN may be
+// its own and waiting for it makes sense; the others are always ready, so
+// an EAGAIN is the other side's. "May sleep if blocking": splice(2) can
+// sleep on it even with SPLICE_F_NONBLOCK, which only the pipe side obeys,
+// unless its descriptor has O_NONBLOCK. "Urgent data": splice(2) stops at
+// the urgent mark (SIOCATMARK), where read(2) goes on; Linux has it for
+// Unix stream sockets too (MSG_OOB, since 5.15). A message socket would have
+// its messages cut to what the pipe has room for, or merged, so Splice
+// refuses it and Copy leaves it to io.Copy, which reads one message a time.
+type kind uint8
+
+const (
+	kindOther kind = iota
+	kindPipe
+	kindFile
+	kindMem
+	kindTCP
+	kindUnix
+	kindMessage
+)
+
+// steady reports a kind that is always ready: an EAGAIN is the other
+// side's.
+func (k kind) steady() bool { return k == kindFile || k == kindMem }
+
+// sleeps reports a kind that splice(2) can sleep on when its descriptor is
+// blocking.
+func (k kind) sleeps() bool { return k == kindTCP || k == kindUnix || k == kindOther }
+
+// stream reports a stream socket, which may stop splice(2) at urgent data.
+func (k kind) stream() bool { return k == kindTCP || k == kindUnix }
+
+// copyable reports a kind Copy may splice.
+func (k kind) copyable() bool { return k != kindOther && k != kindMessage }
+
+// kindOf tells the kind of fd from its fstat(2) result.
+func kindOf(fd int, st *unix.Stat_t) kind {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return kindPipe
+	case unix.S_IFREG, unix.S_IFBLK:
+		return kindFile
+	case unix.S_IFCHR:
+		// /dev/null (1, 3) and /dev/zero (1, 5). Other memory devices
+		// are not always ready: /dev/kmsg (1, 11) waits for messages.
+		rdev := uint64(st.Rdev)
+		if unix.Major(rdev) == 1 && (unix.Minor(rdev) == 3 || unix.Minor(rdev) == 5) {
+			return kindMem
+		}
+	case unix.S_IFSOCK:
+		return socketKind(fd)
+	}
+	return kindOther
+}
+
+// socketKind tells the kind of the socket fd.
+func socketKind(fd int) kind {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	switch {
+	case err != nil:
+		return kindOther
+	case typ != unix.SOCK_STREAM:
+		return kindMessage // SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, SOCK_RDM
+	}
+	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	switch {
+	case err != nil:
+		return kindOther
+	case domain == unix.AF_UNIX:
+		return kindUnix
+	case domain == unix.AF_INET || domain == unix.AF_INET6:
+		// SCTP and MPTCP streams are AF_INET too.
+		if proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil && proto == unix.IPPROTO_TCP {
+			return kindTCP
+		}
+	}
+	return kindOther
+}
+
+// An fdConn is one side of a transfer: a file or socket, its RawConn, and
+// what the kernel says its descriptor is.
+type fdConn struct {
+	c     syscall.Conn
+	rc    syscall.RawConn
+	flags int // F_GETFL
+	kind  kind
+}
+
+// mayBlock reports a side that splice(2) can sleep on although the pipe side
+// has SPLICE_F_NONBLOCK: a blocking socket, terminal or other device.
+func (s *fdConn) mayBlock() bool {
+	return s.flags&unix.O_NONBLOCK == 0 && s.kind.sleeps()
+}
+
+// open gets c's RawConn and asks the kernel what its descriptor is: F_GETFL
+// and fstat(2), and for a socket getsockopt(2). A nil c gives os.ErrInvalid,
+// and so does a nil *os.File in it, whose SyscallConn says so; a closed one
+// os.ErrClosed.
+func open(op string, c syscall.Conn) (*fdConn, error) {
+	if c == nil {
+		return nil, &os.PathError{Op: op, Path: "<nil>", Err: os.ErrInvalid}
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, &os.PathError{Op: op, Path: nameOf(c), Err: err}
+	}
+	s := &fdConn{c: c, rc: rc}
+	var (
+		call  = "fcntl"
+		errno error
+	)
+	err = rc.Control(func(fd uintptr) {
+		if s.flags, errno = unix.FcntlInt(fd, unix.F_GETFL, 0); errno != nil {
+			return
+		}
+		var st unix.Stat_t
+		if call, errno = "fstat", unix.Fstat(int(fd), &st); errno != nil {
+			return
+		}
+		s.kind = kindOf(int(fd), &st)
+	})
+	if err != nil {
+		return nil, s.closedOr(op, err)
+	}
+	if errno != nil {
+		return nil, os.NewSyscallError(call, errno)
+	}
+	return s, nil
+}
+
+// nameOf names c in errors: a file's name, or its type.
+func nameOf(c syscall.Conn) string {
+	if f, ok := c.(*os.File); ok && f != nil {
+		return f.Name()
+	}
+	return fmt.Sprintf("%T", c)
+}
+
+// closedOr returns the error for a RawConn call of s that failed with err.
+// If s is now closed, that is the cause: a file says os.ErrClosed (the
+// poller's own error for it matches nothing), a network connection keeps
+// net.ErrClosed. Other errors, such as os.ErrDeadlineExceeded, pass through.
+func (s *fdConn) closedOr(op string, err error) error {
+	if s.rc.Control(func(uintptr) {}) == nil {
+		return err
+	}
+	if _, ok := s.c.(*os.File); ok {
+		return &os.PathError{Op: op, Path: nameOf(s.c), Err: os.ErrClosed}
+	}
+	return err
+}
+
+// atMark reports whether the stream socket s is at TCP urgent data
+// (ioctl(SIOCATMARK)), where splice(2) stops for good and read(2) goes on.
+// An error, such as a kernel without MSG_OOB for Unix sockets, says no.
+func (s *fdConn) atMark() bool {
+	if !s.kind.stream() {
+		return false
+	}
+	mark := 0
+	_ = s.rc.Control(func(fd uintptr) { mark, _ = unix.IoctlGetInt(int(fd), unix.SIOCATMARK) })
+	return mark != 0
+}

@@ -1,0 +1,232 @@
+package pipe
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file is how a transfer (splice, tee, vmsplice) waits. Two rules keep
+// Close and the CPU honest:
+//
+//  1. No RawConn reference is held across a system call that can sleep.
+//     Close of a file in the poller waits until every reference is
+//     released, so a call sleeping inside Control would hold Close up.
+//     Calls that hold a side's reference (both, await's try) are
+//     non-blocking: pipes get SPLICE_F_NONBLOCK, and a side that could
+//     still sleep (see fdConn.mayBlock) is held through a duplicate
+//     descriptor instead.
+//  2. Every EAGAIN parks: in the runtime poller on the side that is not
+//     ready, or, for a side outside the poller, in poll(2) on a duplicate of
+//     its descriptor. When the kernel answers EAGAIN although both sides
+//     poll ready, a stallGuard sleeps between tries; only urgent data,
+//     which SIOCATMARK proves, ends the call (errRefused).
+
+// errRefused reports a pair the kernel will not splice any further although
+// both sides are ready: a stream socket at urgent data. Splice wraps it;
+// Copy finishes with read and write instead.
+var errRefused = errors.New("the kernel will not splice past TCP urgent data (read(2) skips it)")
+
+// await calls try with s's descriptor until try reports it is done,
+// parking in between until s is ready for events (POLLIN: s is a source;
+// POLLOUT: a destination), and reports whether it parked. try runs inside
+// s's RawConn.Read or Write, so s's deadline and Close end the wait; try
+// must not sleep. The poller is edge-triggered and watches from the start
+// of that call, so an EAGAIN that try sees is followed by a wake-up once
+// s becomes ready.
+//
+// A descriptor the poller does not watch (a blocking one, opened outside
+// it) makes the RawConn refuse to wait: poll(2) then waits on a duplicate
+// of it, holding no reference (rule 1), and holds the thread as its own
+// Read or Write would; its Close does not wake that wait.
+func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (parked bool, err error) {
+	calls := 0
+	fn := func(fd uintptr) bool {
+		calls++
+		return try(int(fd))
+	}
+	if events == unix.POLLIN {
+		err = s.rc.Read(fn)
+	} else {
+		err = s.rc.Write(fn)
+	}
+	switch {
+	case err == nil:
+		return calls > 1, nil
+	case calls == 0 || errors.Is(err, os.ErrDeadlineExceeded):
+		return false, s.closedOr(op, err) // closed, or the deadline struck
+	}
+	// Closed while parked, or not in the poller.
+	for {
+		if err := s.pollAlone(op, events); err != nil {
+			return false, err
+		}
+		done := false
+		if err := s.rc.Control(func(fd uintptr) { done = try(int(fd)) }); err != nil {
+			return false, s.closedOr(op, err)
+		}
+		if done {
+			return true, nil
+		}
+	}
+}
+
+// readiness is await's try for a wait on readiness alone.
+func readiness(events int16) func(fd int) bool {
+	return func(fd int) bool { return ready(fd, events) }
+}
+
+// pollAlone waits in poll(2) until s is ready for events, on a duplicate of
+// its descriptor, so that no reference of s is held while it sleeps.
+func (s *fdConn) pollAlone(op string, events int16) error {
+	dup, err := s.dup(op)
+	if err != nil {
+		return err
+	}
+	pollFD(dup, events, -1)
+	_ = unix.Close(dup) // our own duplicate; nothing to report
+	return nil
+}
+
+// dup returns a close-on-exec duplicate of s's descriptor, which the caller
+// closes.
+func (s *fdConn) dup(op string) (int, error) {
+	dup := -1
+	var errno error
+	if err := s.rc.Control(func(fd uintptr) {
+		dup, errno = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, s.closedOr(op, err)
+	}
+	return dup, os.NewSyscallError("fcntl", errno) // EMFILE, say
+}
+
+// both runs call with the descriptors of dst and src, retrying it on EINTR,
+// and returns its result: err reports a closed side, errno is the call's
+// own. Each side is held by its RawConn's Control for the call, which must
+// not sleep; when a side may sleep anyway (mayBlock), both are held by
+// duplicates instead (rule 1).
+func both(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) (n int, errno, err error) {
+	if dst.mayBlock() || src.mayBlock() {
+		return bothDup(op, dst, src, call)
+	}
+	var dstErr error
+	err = src.rc.Control(func(s uintptr) {
+		dstErr = dst.rc.Control(func(d uintptr) {
+			n, errno = ignoringEINTR(func() (int, error) { return call(int(d), int(s)) })
+		})
+	})
+	if err != nil {
+		return 0, nil, src.closedOr(op, err)
+	}
+	if dstErr != nil {
+		return 0, nil, dst.closedOr(op, dstErr)
+	}
+	return n, errno, nil
+}
+
+// bothDup is both for a pair with a side that may sleep in call.
+func bothDup(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) (n int, errno, err error) {
+	d, err := dst.dup(op)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() { _ = unix.Close(d) }() // our own duplicates; nothing to report
+	s, err := src.dup(op)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer func() { _ = unix.Close(s) }()
+	n, errno = ignoringEINTR(func() (int, error) { return call(d, s) })
+	return n, errno, nil
+}
+
+// waitEither finds, after an EAGAIN, which side is not ready, with one
+// poll(2) of both, and waits for it: the source if it is empty, else the
+// destination if it is full. It reports whether it parked; false means both
+// sides were ready. Only the side waited on is touched, so the other side's
+// deadline, even one long past, plays no part.
+func waitEither(op string, dst, src *fdConn) (parked bool, err error) {
+	var srcReady, dstReady bool
+	_, _, err = both(op, dst, src, func(dfd, sfd int) (int, error) {
+		fds := []unix.PollFd{{Fd: int32(sfd), Events: unix.POLLIN}, {Fd: int32(dfd), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(fds, 0); err != nil {
+			return 0, err // EINTR is retried; nothing else happens with a zero timeout
+		}
+		srcReady, dstReady = fds[0].Revents != 0, fds[1].Revents != 0
+		return 0, nil
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case !srcReady:
+		return src.await(op, unix.POLLIN, readiness(unix.POLLIN))
+	case !dstReady:
+		return dst.await(op, unix.POLLOUT, readiness(unix.POLLOUT))
+	}
+	return false, nil
+}
+
+// readyFirst waits until s, a side that may sleep in the kernel (see
+// mayBlock), is ready for events, so that the call that follows takes what
+// is there rather than sleeping for more. With nonblock it does not wait,
+// and reports EAGAIN if s is not ready. Other sides need no such wait.
+func (s *fdConn) readyFirst(op string, events int16, nonblock bool) error {
+	switch {
+	case !s.mayBlock():
+		return nil
+	case !nonblock:
+		_, err := s.await(op, events, readiness(events))
+		return err
+	}
+	isReady := false
+	if err := s.rc.Control(func(fd uintptr) { isReady = ready(int(fd), events) }); err != nil {
+		return s.closedOr(op, err)
+	}
+	if !isReady {
+		return os.NewSyscallError(op, unix.EAGAIN)
+	}
+	return nil
+}
+
+// A stallGuard paces the tries of a transfer that the kernel answers with
+// EAGAIN while both sides poll ready, which no wait in the poller can cure.
+// Others sharing a pipe or FIFO cause it (data taken or room filled between
+// the call and the poll), and only for a moment, so the first retry comes at
+// once and later ones back off to stallMax between tries, costing next to
+// no CPU however long it lasts. A park, or progress, resets it.
+type stallGuard int
+
+// stallMax is the longest sleep between tries of a stalled transfer: the
+// delay it can add to one that resumes.
+const stallMax = 8 * time.Millisecond
+
+func (g *stallGuard) pause() {
+	*g++
+	if *g > 1 {
+		time.Sleep(min(time.Millisecond<<(*g-2), stallMax))
+	}
+}
+
+// long reports a stall that has lasted beyond the races that cause short
+// ones: from then on it is a wait on both sides, and either side's deadline
+// ends it.
+func (g stallGuard) long() bool { return g > 5 }
+
+// deadlinePassed returns os.ErrDeadlineExceeded if s's deadline for events
+// has passed, without waiting.
+func (s *fdConn) deadlinePassed(op string, events int16) error {
+	done := func(uintptr) bool { return true }
+	var err error
+	if events == unix.POLLIN {
+		err = s.rc.Read(done)
+	} else {
+		err = s.rc.Write(done)
+	}
+	if err != nil {
+		return s.closedOr(op, err)
+	}
+	return nil
+}
