@@ -15,25 +15,26 @@ import (
 
 // A kind is what a transfer needs to know of a descriptor's file type.
 //
-//	kind        what               Copy      Splice    EAGAIN   may sleep   urgent
-//	                               splices   accepts   answers  if blocking data
-//	kindPipe    pipe, FIFO         yes       yes       yes      no          no
-//	kindFile    regular file, disk yes       yes       no       no          no
-//	kindMem     /dev/null, zero    yes       yes       no       no          no
-//	kindTCP     TCP stream socket  yes       yes       yes      yes         yes
-//	kindUnix    Unix stream socket yes       yes       yes      yes         yes
-//	kindMessage datagram, seqpacket no       no        -        -           -
-//	kindOther   anything else      no        kernel's  yes      yes         no
+//	kind         what                 Copy     Splice   not always  may sleep    urgent
+//	                                  splices  accepts  ready       if blocking  data
+//	kindPipe     pipe, FIFO           yes      yes      yes         no           no
+//	kindFile     regular file, disk   yes      yes      no          no           no
+//	kindMem      /dev/null, /dev/zero yes      yes      no          no           no
+//	kindTCP      TCP stream socket    yes      yes      yes         yes          yes
+//	kindUnix     Unix stream socket   yes      yes      yes         yes          no
+//	kindMessage  datagram, seqpacket  no       no       -           -            -
+//	kindOther    anything else        no       yes      yes         yes          no
 //
-// "EAGAIN answers": the descriptor can be not ready, so an EAGAIN may be
-// its own and waiting for it makes sense; the others are always ready, so
-// an EAGAIN is the other side's. "May sleep if blocking": splice(2) can
-// sleep on it even with SPLICE_F_NONBLOCK, which only the pipe side obeys,
-// unless its descriptor has O_NONBLOCK. "Urgent data": splice(2) stops at
-// the urgent mark (SIOCATMARK), where read(2) goes on; Linux has it for
-// Unix stream sockets too (MSG_OOB, since 5.15). A message socket would have
-// its messages cut to what the pipe has room for, or merged, so Splice
-// refuses it and Copy leaves it to io.Copy, which reads one message a time.
+// "Not always ready": an EAGAIN may be its own, and waiting for it makes
+// sense; a side that is always ready leaves an EAGAIN to the other side.
+// "May sleep if blocking": splice(2) can sleep on it, unless its descriptor
+// has O_NONBLOCK, even with SPLICE_F_NONBLOCK, which only the pipe side
+// obeys. "Urgent data": splice(2) stops for good at TCP's urgent mark
+// (SIOCATMARK), where read(2) skips the urgent byte; a Unix socket's MSG_OOB
+// byte is skipped by both. A message socket would have its messages cut to
+// the room left in the pipe, or the pipe sent as one message, so Splice
+// refuses it and Copy leaves it to io.Copy, which moves a message at a time.
+// Splice leaves anything else to the kernel to accept or refuse.
 type kind uint8
 
 const (
@@ -54,7 +55,7 @@ func (k kind) steady() bool { return k == kindFile || k == kindMem }
 // blocking.
 func (k kind) sleeps() bool { return k == kindTCP || k == kindUnix || k == kindOther }
 
-// stream reports a stream socket, which may stop splice(2) at urgent data.
+// stream reports a stream socket.
 func (k kind) stream() bool { return k == kindTCP || k == kindUnix }
 
 // copyable reports a kind Copy may splice.
@@ -177,11 +178,10 @@ func (s *fdConn) closedOr(op string, err error) error {
 	return err
 }
 
-// atMark reports whether the stream socket s is at TCP urgent data
+// atMark reports whether s is a TCP socket at urgent data
 // (ioctl(SIOCATMARK)), where splice(2) stops for good and read(2) goes on.
-// An error, such as a kernel without MSG_OOB for Unix sockets, says no.
 func (s *fdConn) atMark() bool {
-	if !s.kind.stream() {
+	if s.kind != kindTCP {
 		return false
 	}
 	mark := 0
