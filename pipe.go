@@ -117,31 +117,37 @@ func Buffered(f *os.File) (int, error) {
 // current positions and without copying them through user memory, and
 // returns how many it moved: 0 with a nil error means src is at end of file.
 // One side must be a pipe; the other may be a pipe, a FIFO, a regular file, a
-// character device such as /dev/null, or a stream socket (*net.TCPConn,
-// *net.UnixConn). Like Read, it may move less than n; n == 0 moves nothing
-// and returns 0 at once.
+// character device such as /dev/null, or a stream socket, whatever Go type
+// holds it (*net.TCPConn, *net.UnixConn, or an *os.File). Like Read, it may
+// move less than n; n == 0 moves nothing and returns 0 at once.
 //
 // Splice waits as Read and Write do, on one side at a time: on the source
 // while it is empty, on the destination while it is full. Only the deadline
 // or Close of the side waited on wakes it ([os.ErrDeadlineExceeded],
 // [os.ErrClosed]); to cancel a Splice whichever side it waits on, set the
-// deadline of both sides or close both. A blocking side is waited on in
-// poll(2), holding a thread, and its Close does not wake the wait, as for its
-// own Read. Close of either side never waits for a Splice in progress. A
-// blocking socket or terminal is the exception to the kernel's
-// SPLICE_F_NONBLOCK: splice(2) into one sleeps until it has taken everything,
-// holding the pipe locked meanwhile, so that other writers to the pipe wait
-// too ([Copy] uses read and write there). With [SPLICE_F_NONBLOCK] in flags,
-// Splice returns EAGAIN instead of waiting.
+// deadline of both sides or close both. A side outside the runtime poller (a
+// blocking descriptor opened outside it) is waited on in poll(2), holding a
+// thread, and its Close does not wake the wait, as for its own Read. Close of
+// either side never waits for a Splice in progress. With [SPLICE_F_NONBLOCK]
+// in flags, Splice never waits for a side to become ready and returns EAGAIN
+// instead; but a blocking socket or terminal (no O_NONBLOCK) is the
+// exception to the kernel's SPLICE_F_NONBLOCK: once it is ready, splice(2)
+// into it sleeps until it has taken everything, holding the pipe locked
+// meanwhile, so that other writers to the pipe wait too ([Copy] uses read and
+// write there).
 //
 // Kernel errors are [*os.SyscallError] values for "splice": EINVAL when
 // neither side is a pipe, when both are the same pipe, or when dst was opened
 // with O_APPEND (the error says so); EPIPE when the pipe's reader is gone.
-// When the kernel answers EAGAIN although both sides are ready, as
-// tcp_splice_read does at TCP urgent data (a blocking socket answers 0 there,
-// which Splice checks against a peek), Splice tries a few more times over
-// about 15 ms and then returns an error matching EAGAIN that says so, rather
-// than retrying for ever; read(2) can still read past that point.
+// Splice refuses a datagram or seqpacket socket (UDP, unixgram, unixpacket)
+// on either side with an error matching EINVAL: splice(2) would cut a message
+// to the room left in the pipe, or send the whole pipe as one message. At TCP
+// urgent data, which splice(2) will not pass although the socket is readable
+// (the kernel's SIOCATMARK says so), Splice returns an error matching EAGAIN
+// that says so; read(2) can still read past that point, skipping the urgent
+// byte. An EAGAIN while both sides are ready for any other reason (others
+// sharing the pipe took the data or the room first) is a race: Splice goes on
+// waiting, trying again after short sleeps.
 func Splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
 	return splice(dst, src, n, flags)
 }
@@ -182,24 +188,33 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 
 // Copy copies from src to dst until EOF or an error, as [io.Copy] does, and
 // returns the bytes copied and the first error. On Linux it moves the data
-// with splice(2), never through user memory: from a pipe or FIFO to another
-// pipe, a character device such as /dev/null or a Unix socket; from a regular
-// file to a pipe; and from a TCP socket to a pipe or file, or any stream
-// socket to a blocking pipe, through a 1 MiB pipe of its own kept for the next
-// Copy, as io.Copy does (io.Copy stalls at TCP urgent data, and spins while a
-// blocking pipe is full). A src that is an *io.LimitedReader around such a
-// side is honoured and its N updated. Copy waits as [Splice] does.
+// with splice(2), never through user memory, where it knows splicing
+// delivers what io.Copy would. It asks the kernel what each side is (fstat(2)
+// and, for a socket, getsockopt(2)), whatever Go type holds it, and splices:
 //
-// Everything else is io.Copy's: other pairs, other systems, destinations
-// opened with O_APPEND (which splice(2) refuses), blocking sockets and
-// terminals (on which splice(2) can sleep holding the pipe locked), a pipe to
-// a regular file or a TCP socket (as fast or faster with read and write while
-// a writer fills the pipe), a Unix socket to a pipe in the poller (io.Copy
-// splices it as well), and an *io.LimitedReader of 32 KiB or less. Where the
-// kernel stops splicing a pair that is ready (TCP urgent data), Copy goes on
-// with read and write, delivering what read(2) delivers. Copying a pipe into
-// itself without a limit, which io.Copy would do for ever, is an error
-// matching [syscall.EINVAL].
+//   - from a pipe or FIFO into another pipe, /dev/null or a Unix stream
+//     socket;
+//   - from a regular file or /dev/zero into a pipe;
+//   - from a TCP stream socket into a pipe, a regular file, /dev/null or a
+//     stream socket, and from a Unix stream socket into any of those but a
+//     pipe in the runtime poller, through a pipe of its own kept for the next
+//     Copy, as io.Copy does (io.Copy stalls at TCP urgent data, and spins
+//     while a blocking pipe is full).
+//
+// Every other pairing is io.Copy's, whole: datagram and seqpacket sockets
+// (whose messages splicing would cut or merge), terminals and other devices,
+// sides with no descriptor, other systems, destinations opened with O_APPEND
+// (which splice(2) refuses), sockets whose descriptor is blocking (on which
+// splice(2) can sleep holding the pipe locked), a pipe into a regular file or
+// a TCP socket (as fast or faster with read and write while a writer fills
+// the pipe), a Unix stream socket into a pipe in the poller (io.Copy splices
+// it as well), and an *io.LimitedReader small enough that learning what the
+// sides are costs more than splicing saves. A src that is an *io.LimitedReader
+// around a side Copy splices is honoured and its N updated. Copy waits as
+// [Splice] does. At TCP urgent data, where the kernel stops splicing, Copy
+// goes on with read and write, delivering what read(2) delivers. Copying a
+// pipe into itself without a limit, which io.Copy would do for ever, is an
+// error matching [syscall.EINVAL].
 //
 // Like io.Copy with an *os.File, Copy works on the descriptors of dst and
 // src when they have them (syscall.Conn), not through their Read and Write
