@@ -64,4 +64,3 @@ func whileEINTR(fn func() error) error {
 	_, err := ignoringEINTR(func() (int, error) { return 0, fn() })
 	return err
 }
-
