@@ -562,6 +562,17 @@ func fillSocket(t *testing.T, c net.Conn) {
 	t.Fatalf("the socket still took data after %v", hangLimit)
 }
 
+// parkedCount is blockedCount(frame) when it holds over 20ms: a goroutine
+// that waits stays blocked, and one caught in a short system call does not.
+func parkedCount(frame string) int {
+	n := blockedCount(frame)
+	if n == 0 {
+		return 0
+	}
+	time.Sleep(20 * time.Millisecond)
+	return min(n, blockedCount(frame))
+}
+
 // A call is a transfer running on its own goroutine.
 type call struct {
 	done chan struct{}
@@ -628,6 +639,10 @@ func run(t *testing.T, frame string, s *src, d *dst, f func() (int64, error)) (n
 
 // A ref is what io.Copy, reading with Read and writing with Write only,
 // delivers from a kind of source: each piece it wrote, and its result.
+// Only so is it what read(2) delivers: io.Copy's own splicing (from a
+// *net.TCPConn into an *os.File or another socket) stops at TCP urgent
+// data, and with the peer's FIN already in takes it for end of file,
+// delivering here 100,000 of the 150,000 bytes without an error.
 type ref struct {
 	n      int64
 	err    error
@@ -882,7 +897,7 @@ func (w *waiting) parked(t *testing.T, wc waitCase, o op, c *call) bool {
 			}
 			return false
 		}
-		if blockedCount(o.frame) > 0 {
+		if parkedCount(o.frame) > 0 {
 			return true
 		}
 	}
@@ -997,7 +1012,7 @@ func TestMatrixIdle(t *testing.T) {
 						running++
 					}
 				}
-				if blockedCount(o.frame) >= running {
+				if parkedCount(o.frame) >= running {
 					break
 				}
 			}
