@@ -901,7 +901,7 @@ func (w *waiting) parked(t *testing.T, wc waitCase, o op, c *call) bool {
 			return true
 		}
 	}
-	t.Errorf("%s neither returned nor parked in 5s", o.name)
+	t.Errorf("%s neither returned nor stayed parked in 5s: does it spin?", o.name)
 	w.end(t, c)
 	return false
 }
