@@ -407,7 +407,7 @@ func collectDatagrams(t *testing.T, peer net.Conn) func() [][]byte {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, 128<<10)
+		buf := make([]byte, 1<<20) // larger than any datagram: none is cut here
 		for {
 			n, err := peer.Read(buf)
 			if err != nil || bytes.Equal(buf[:n], sentinel) {
