@@ -67,6 +67,9 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 	switch route(d, s) {
 	case viaIOCopy:
 		return 0, false, nil
+	case viaReadWrite:
+		n, err := relay(dst, src, d, s)
+		return n, true, err
 	case viaSamePipe:
 		if !limited && samePipe(d, s) {
 			return 0, true, errSamePipe(d, s)
@@ -113,10 +116,11 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 type way int
 
 const (
-	viaIOCopy   way = iota // io.Copy does the whole job
-	viaSplice              // splice(2) from s to d
-	viaBufPipe             // splice(2) through a pipe of Copy's own (staged)
-	viaSamePipe            // io.Copy, unless d and s are one pipe (O_APPEND)
+	viaIOCopy    way = iota // io.Copy does the whole job
+	viaSplice               // splice(2) from s to d
+	viaBufPipe              // splice(2) through a pipe of Copy's own (staged)
+	viaSamePipe             // io.Copy, unless d and s are one pipe (O_APPEND)
+	viaReadWrite            // read and write, never splicing (relay)
 )
 
 // route decides, from what the kernel says each side is, how Copy moves
@@ -125,14 +129,25 @@ const (
 // table); everything else is io.Copy's.
 func route(d, s *fdConn) way {
 	switch {
+	case d.blockingSocket() || s.blockingSocket():
+		// splice(2) can sleep on a blocking socket with the pipe locked,
+		// and so can a Read or Write of its *os.File with the file held:
+		// if the file is in the poller, its Close would wait.
+		return viaReadWrite
 	case !d.kind.copyable() || !s.kind.copyable():
 		// A datagram or seqpacket socket would have its messages cut or
 		// merged; a terminal or unknown device is read and written as
 		// it is meant to be.
+		if s.kind == kindTCP || d.kind == kindMessage {
+			// io.Copy would splice from a *net.TCPConn into an
+			// *os.File, stopping at urgent data, or from a stream into
+			// a message socket's *os.File, making one message of it.
+			return viaReadWrite
+		}
 		return viaIOCopy
 	case d.mayBlock() || s.mayBlock():
-		// A blocking socket can make splice(2) sleep with the pipe
-		// locked: read and write are the safe way.
+		// A blocking terminal or device can make splice(2) sleep with
+		// the pipe locked.
 		return viaIOCopy
 	case d.flags&unix.O_APPEND != 0:
 		// splice(2) refuses O_APPEND; io.Copy appends, but would copy a
@@ -145,7 +160,7 @@ func route(d, s *fdConn) way {
 		// (golang/go#75304), and a TCP socket can carry urgent data,
 		// where io.Copy stalls: those are Copy's.
 		return viaIOCopy
-	case s.kind.stream():
+	case s.kind == kindTCP || s.kind == kindUnix:
 		return viaBufPipe
 	case d.kind == kindTCP || d.kind == kindFile:
 		// Splicing a pipe into a TCP socket or a file holds the pipe
@@ -158,6 +173,78 @@ func route(d, s *fdConn) way {
 		return viaIOCopy // file to /dev/null, say: splice(2) needs a pipe
 	}
 	return viaSplice
+}
+
+// relay copies src to dst with read and write, never splicing: with their
+// Read and Write methods, or, for a socket whose descriptor is blocking,
+// with recvfrom(2) and sendto(2) and MSG_DONTWAIT, waiting in the poller (or
+// poll(2)) in between, so that no call sleeps holding the file.
+func relay(dst io.Writer, src io.Reader, d, s *fdConn) (int64, error) {
+	if d.blockingSocket() {
+		dst = dontWait{d}
+	}
+	if !s.blockingSocket() {
+		return readWrite(dst, src)
+	}
+	if lr, ok := src.(*io.LimitedReader); ok {
+		limited := &io.LimitedReader{R: dontWait{s}, N: lr.N}
+		n, err := readWrite(dst, limited)
+		lr.N = limited.N
+		return n, err
+	}
+	return readWrite(dst, dontWait{s})
+}
+
+// dontWait reads and writes a socket whose descriptor is blocking as its
+// *os.File would, with one difference: the system calls never sleep
+// (MSG_DONTWAIT), and the waits happen in the runtime poller, or in poll(2)
+// on a duplicate descriptor, so that Close never waits for them.
+type dontWait struct{ s *fdConn }
+
+func (w dontWait) Read(b []byte) (int, error) {
+	var (
+		n     int
+		errno error
+	)
+	if _, err := w.s.await("read", unix.POLLIN, func(fd int) bool {
+		n, errno = ignoringEINTR(func() (int, error) {
+			n, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
+			return n, err
+		})
+		return errno != unix.EAGAIN
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case errno != nil:
+		return 0, os.NewSyscallError("recvfrom", errno)
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF // as an *os.File says of a 0 from read(2)
+	}
+	return n, nil
+}
+
+func (w dontWait) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		var (
+			n     int
+			errno error
+		)
+		if _, err := w.s.await("write", unix.POLLOUT, func(fd int) bool {
+			n, errno = ignoringEINTR(func() (int, error) {
+				return unix.SendmsgN(fd, b[written:], nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+			})
+			return errno != unix.EAGAIN
+		}); err != nil {
+			return written, err
+		}
+		if errno != nil {
+			return written, os.NewSyscallError("sendto", errno)
+		}
+		written += n
+	}
+	return written, nil
 }
 
 // readWrite copies src to dst with their Read and Write methods only, so

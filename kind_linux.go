@@ -23,6 +23,7 @@ import (
 //	kindTCP      TCP stream socket    yes      yes      yes         yes          yes
 //	kindUnix     Unix stream socket   yes      yes      yes         yes          no
 //	kindMessage  datagram, seqpacket  no       no       -           -            -
+//	kindSocket   other stream socket  no       yes      yes         yes          no
 //	kindOther    anything else        no       yes      yes         yes          no
 //
 // "Not always ready": an EAGAIN may be its own, and waiting for it makes
@@ -45,6 +46,7 @@ const (
 	kindTCP
 	kindUnix
 	kindMessage
+	kindSocket
 )
 
 // steady reports a kind that is always ready: an EAGAIN is the other
@@ -53,13 +55,19 @@ func (k kind) steady() bool { return k == kindFile || k == kindMem }
 
 // sleeps reports a kind that splice(2) can sleep on when its descriptor is
 // blocking.
-func (k kind) sleeps() bool { return k == kindTCP || k == kindUnix || k == kindOther }
+func (k kind) sleeps() bool {
+	return k == kindTCP || k == kindUnix || k == kindSocket || k == kindOther
+}
 
-// stream reports a stream socket.
-func (k kind) stream() bool { return k == kindTCP || k == kindUnix }
+// socket reports a socket of any kind.
+func (k kind) socket() bool {
+	return k == kindTCP || k == kindUnix || k == kindMessage || k == kindSocket
+}
 
 // copyable reports a kind Copy may splice.
-func (k kind) copyable() bool { return k != kindOther && k != kindMessage }
+func (k kind) copyable() bool {
+	return k == kindPipe || k == kindFile || k == kindMem || k == kindTCP || k == kindUnix
+}
 
 // kindOf tells the kind of fd from its fstat(2) result.
 func kindOf(fd int, st *unix.Stat_t) kind {
@@ -86,14 +94,14 @@ func socketKind(fd int) kind {
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	switch {
 	case err != nil:
-		return kindOther
+		return kindSocket
 	case typ != unix.SOCK_STREAM:
 		return kindMessage // SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, SOCK_RDM
 	}
 	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	switch {
 	case err != nil:
-		return kindOther
+		return kindSocket
 	case domain == unix.AF_UNIX:
 		return kindUnix
 	case domain == unix.AF_INET || domain == unix.AF_INET6:
@@ -102,7 +110,7 @@ func socketKind(fd int) kind {
 			return kindTCP
 		}
 	}
-	return kindOther
+	return kindSocket
 }
 
 // An fdConn is one side of a transfer: a file or socket, its RawConn, and
@@ -118,6 +126,11 @@ type fdConn struct {
 // has SPLICE_F_NONBLOCK: a blocking socket, terminal or other device.
 func (s *fdConn) mayBlock() bool {
 	return s.flags&unix.O_NONBLOCK == 0 && s.kind.sleeps()
+}
+
+// blockingSocket reports a socket whose descriptor is blocking.
+func (s *fdConn) blockingSocket() bool {
+	return s.flags&unix.O_NONBLOCK == 0 && s.kind.socket()
 }
 
 // open gets c's RawConn and asks the kernel what its descriptor is: F_GETFL

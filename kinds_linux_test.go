@@ -227,25 +227,6 @@ func blockingSocketPair(t testing.TB) (a, b *os.File) {
 	return a, b
 }
 
-// fillSocket writes into s until its send buffer and its peer's receive
-// buffer are full, without waiting.
-func fillSocket(t testing.TB, s syscall.Conn) {
-	t.Helper()
-	rc, err := s.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64<<10)
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for serr == nil {
-			_, serr = unix.SendmsgN(int(fd), buf, nil, nil, unix.MSG_DONTWAIT)
-		}
-	}); err != nil || serr != unix.EAGAIN {
-		t.Fatal(err, serr)
-	}
-}
-
 // inPollerBlocking returns one end of a TCP connection as an *os.File in
 // the runtime poller whose descriptor is blocking (File, then SetNonblock
 // false), and the other end.

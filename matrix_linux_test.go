@@ -538,7 +538,7 @@ func send(c any, b []byte, flags int) error {
 
 // fillSocket sends on c until it takes nothing more, even after a pause
 // for the data in flight, its peer reading nothing.
-func fillSocket(t *testing.T, c net.Conn) {
+func fillSocket(t *testing.T, c any) {
 	t.Helper()
 	buf := make([]byte, 64<<10)
 	for start := time.Now(); time.Since(start) < hangLimit; time.Sleep(20 * time.Millisecond) {

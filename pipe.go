@@ -204,17 +204,22 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 // Every other pairing is io.Copy's, whole: datagram and seqpacket sockets
 // (whose messages splicing would cut or merge), terminals and other devices,
 // sides with no descriptor, other systems, destinations opened with O_APPEND
-// (which splice(2) refuses), sockets whose descriptor is blocking (on which
-// splice(2) can sleep holding the pipe locked), a pipe into a regular file or
-// a TCP socket (as fast or faster with read and write while a writer fills
-// the pipe), a Unix stream socket into a pipe in the poller (io.Copy splices
-// it as well), and an *io.LimitedReader small enough that learning what the
-// sides are costs more than splicing saves. A src that is an *io.LimitedReader
-// around a side Copy splices is honoured and its N updated. Copy waits as
-// [Splice] does. At TCP urgent data, where the kernel stops splicing, Copy
-// goes on with read and write, delivering what read(2) delivers. Copying a
-// pipe into itself without a limit, which io.Copy would do for ever, is an
-// error matching [syscall.EINVAL].
+// (which splice(2) refuses), a pipe into a regular file or a TCP socket (as
+// fast or faster with read and write while a writer fills the pipe), a Unix
+// stream socket into a pipe in the poller (io.Copy splices it as well), and an
+// *io.LimitedReader small enough that learning what the sides are costs more
+// than splicing saves. Where io.Copy itself would splice wrongly (from a TCP
+// socket, which stops at urgent data, or into a datagram or seqpacket socket
+// held as an *os.File, which would get one huge message), Copy uses Read and
+// Write only. A socket whose descriptor is blocking is read and written with
+// MSG_DONTWAIT, waiting in the poller as a non-blocking one does, so that its
+// Close never waits for Copy.
+//
+// A src that is an *io.LimitedReader around a side Copy splices is honoured
+// and its N updated. Copy waits as [Splice] does. At TCP urgent data, where
+// the kernel stops splicing, Copy goes on with read and write, delivering
+// what read(2) delivers. Copying a pipe into itself without a limit, which
+// io.Copy would do for ever, is an error matching [syscall.EINVAL].
 //
 // Like io.Copy with an *os.File, Copy works on the descriptors of dst and
 // src when they have them (syscall.Conn), not through their Read and Write
