@@ -60,7 +60,7 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		n, err := readWrite(dst, src)
 		return n, true, err
 	}
-	d, s, err := openBoth("splice", dc, sc)
+	d, s, err := openBoth("splice", dc, sc, learnAll)
 	if err != nil {
 		return 0, false, nil
 	}

@@ -133,11 +133,21 @@ func (s *fdConn) blockingSocket() bool {
 	return s.flags&unix.O_NONBLOCK == 0 && s.kind.socket()
 }
 
-// open gets c's RawConn and asks the kernel what its descriptor is: F_GETFL
-// and fstat(2), and for a socket getsockopt(2). A nil c gives os.ErrInvalid,
-// and so does a nil *os.File in it, whose SyscallConn says so; a closed one
-// os.ErrClosed.
-func open(op string, c syscall.Conn) (*fdConn, error) {
+// What open asks the kernel, as much as the caller needs.
+type learn int
+
+const (
+	learnAll   learn = iota // F_GETFL and the kind: Copy decides by both
+	learnKind               // the kind, and F_GETFL unless a pipe: splice(2) and tee(2) ignore a pipe's flags
+	learnFlags              // F_GETFL only: vmsplice(2) refuses what is not a pipe itself
+)
+
+// open gets c's RawConn and asks the kernel what its descriptor is, as
+// much as what says: F_GETFL, fstat(2), and for a socket getsockopt(2).
+// Every call counts: a Splice of a pipe into a pipe makes no others. A nil c
+// gives os.ErrInvalid, and so does a nil *os.File in it, whose SyscallConn
+// says so; a closed one os.ErrClosed.
+func open(op string, c syscall.Conn, what learn) (*fdConn, error) {
 	if c == nil {
 		return nil, &os.PathError{Op: op, Path: "<nil>", Err: os.ErrInvalid}
 	}
@@ -147,18 +157,21 @@ func open(op string, c syscall.Conn) (*fdConn, error) {
 	}
 	s := &fdConn{c: c, rc: rc}
 	var (
-		call  = "fcntl"
+		call  string
 		errno error
 	)
 	err = rc.Control(func(fd uintptr) {
-		if s.flags, errno = unix.FcntlInt(fd, unix.F_GETFL, 0); errno != nil {
-			return
+		if what != learnFlags {
+			var st unix.Stat_t
+			if call, errno = "fstat", unix.Fstat(int(fd), &st); errno != nil {
+				return
+			}
+			if s.kind = kindOf(int(fd), &st); s.kind == kindPipe && what == learnKind {
+				return
+			}
 		}
-		var st unix.Stat_t
-		if call, errno = "fstat", unix.Fstat(int(fd), &st); errno != nil {
-			return
-		}
-		s.kind = kindOf(int(fd), &st)
+		call = "fcntl"
+		s.flags, errno = unix.FcntlInt(fd, unix.F_GETFL, 0)
 	})
 	if err != nil {
 		return nil, s.closedOr(op, err)

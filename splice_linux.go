@@ -116,7 +116,7 @@ func splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
 	if n < 0 {
 		return 0, os.NewSyscallError("splice", unix.EINVAL)
 	}
-	d, s, err := openBoth("splice", dst, src)
+	d, s, err := openBoth("splice", dst, src, learnKind)
 	if err != nil || n == 0 {
 		return 0, err
 	}
@@ -140,7 +140,7 @@ func tee(dst, src *os.File, n int, flags int) (int64, error) {
 	if n < 0 {
 		return 0, os.NewSyscallError("tee", unix.EINVAL)
 	}
-	d, s, err := openBoth("tee", dst, src) // a nil *os.File's SyscallConn says os.ErrInvalid
+	d, s, err := openBoth("tee", dst, src, learnKind) // a nil *os.File's SyscallConn says os.ErrInvalid
 	if err != nil || n == 0 {
 		return 0, err
 	}
@@ -152,11 +152,11 @@ func tee(dst, src *os.File, n int, flags int) (int64, error) {
 }
 
 // openBoth opens both sides of a transfer, dst first, as in the signatures.
-func openBoth(op string, dst, src syscall.Conn) (d, s *fdConn, err error) {
-	if d, err = open(op, dst); err != nil {
+func openBoth(op string, dst, src syscall.Conn, what learn) (d, s *fdConn, err error) {
+	if d, err = open(op, dst, what); err != nil {
 		return nil, nil, err
 	}
-	if s, err = open(op, src); err != nil {
+	if s, err = open(op, src, what); err != nil {
 		return nil, nil, err
 	}
 	return d, s, nil
@@ -166,21 +166,22 @@ func openBoth(op string, dst, src syscall.Conn) (d, s *fdConn, err error) {
 const maxIovecs = 1024
 
 func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
-	s, err := openWriteEnd(w)
+	s, err := openWriteEnd(w, learnFlags)
 	if err != nil {
 		return 0, err
 	}
 	return s.vmsplice(bufs, flags)
 }
 
-// openWriteEnd opens w for vmsplice(2), refusing what is not a pipe's write
-// end: on a read end vmsplice(2) would read the pipe into the buffers.
-func openWriteEnd(w *os.File) (*fdConn, error) {
-	s, err := open("vmsplice", w)
+// openWriteEnd opens w for vmsplice(2), refusing a read end, on which
+// vmsplice(2) would read the pipe into the buffers, and, if what asks the
+// kind, what is not a pipe, which vmsplice(2) refuses itself (EBADF).
+func openWriteEnd(w *os.File, what learn) (*fdConn, error) {
+	s, err := open("vmsplice", w, what)
 	if err != nil {
 		return nil, err
 	}
-	if s.kind != kindPipe || s.flags&unix.O_ACCMODE == unix.O_RDONLY {
+	if what != learnFlags && s.kind != kindPipe || s.flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return nil, fmt.Errorf("pipe: vmsplice: %s is not the write end of a pipe: %w", w.Name(), os.NewSyscallError("vmsplice", unix.EBADF))
 	}
 	return s, nil

@@ -27,7 +27,7 @@ func (v *VmspliceWriter) init(size int) error {
 	// A pipe's write end, checked once here, not at every commit: on a read
 	// end vmsplice(2) would read into the buffers, and on anything else
 	// fail with EBADF.
-	conn, err := openWriteEnd(v.w)
+	conn, err := openWriteEnd(v.w, learnAll)
 	if err != nil {
 		return err
 	}
