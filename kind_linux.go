@@ -69,48 +69,61 @@ func (k kind) copyable() bool {
 	return k == kindPipe || k == kindFile || k == kindMem || k == kindTCP || k == kindUnix
 }
 
-// kindOf tells the kind of fd from its fstat(2) result.
-func kindOf(fd int, st *unix.Stat_t) kind {
+// kindOf asks the kernel the kind of fd. For a descriptor that likely is a
+// socket (held by anything but an *os.File), getsockopt(2) comes first and
+// spares the fstat(2); only the kernel's answers decide.
+func kindOf(fd int, likelySocket bool) (kind, error) {
+	if likelySocket {
+		if k, ok := socketKind(fd); ok {
+			return k, nil
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return kindOther, os.NewSyscallError("fstat", err)
+	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFIFO:
-		return kindPipe
+		return kindPipe, nil
 	case unix.S_IFREG, unix.S_IFBLK:
-		return kindFile
+		return kindFile, nil
 	case unix.S_IFCHR:
 		// /dev/null (1, 3) and /dev/zero (1, 5). Other memory devices
 		// are not always ready: /dev/kmsg (1, 11) waits for messages.
 		rdev := uint64(st.Rdev)
 		if unix.Major(rdev) == 1 && (unix.Minor(rdev) == 3 || unix.Minor(rdev) == 5) {
-			return kindMem
+			return kindMem, nil
 		}
 	case unix.S_IFSOCK:
-		return socketKind(fd)
+		k, _ := socketKind(fd)
+		return k, nil
 	}
-	return kindOther
+	return kindOther, nil
 }
 
-// socketKind tells the kind of the socket fd.
-func socketKind(fd int) kind {
+// socketKind tells the kind of fd if it is a socket (ok), with as few
+// getsockopt(2) calls as it can: the type, then the protocol, then the
+// family.
+func socketKind(fd int) (k kind, ok bool) {
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	switch {
+	case err == unix.ENOTSOCK:
+		return kindOther, false
 	case err != nil:
-		return kindSocket
+		return kindSocket, true
 	case typ != unix.SOCK_STREAM:
-		return kindMessage // SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, SOCK_RDM
+		return kindMessage, true // SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW, SOCK_RDM
 	}
-	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
-	switch {
-	case err != nil:
-		return kindSocket
-	case domain == unix.AF_UNIX:
-		return kindUnix
-	case domain == unix.AF_INET || domain == unix.AF_INET6:
-		// SCTP and MPTCP streams are AF_INET too.
-		if proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil && proto == unix.IPPROTO_TCP {
-			return kindTCP
-		}
+	// TCP's protocol number on a stream is TCP over IPv4 or IPv6: the
+	// other families' streams (Unix, vsock, SMC, Bluetooth) use their own.
+	// SCTP and MPTCP streams have theirs too.
+	if proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil && proto == unix.IPPROTO_TCP {
+		return kindTCP, true
 	}
-	return kindSocket
+	if domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && domain == unix.AF_UNIX {
+		return kindUnix, true
+	}
+	return kindSocket, true
 }
 
 // An fdConn is one side of a transfer: a file or socket, its RawConn, and
@@ -156,28 +169,23 @@ func open(op string, c syscall.Conn, what learn) (*fdConn, error) {
 		return nil, &os.PathError{Op: op, Path: nameOf(c), Err: err}
 	}
 	s := &fdConn{c: c, rc: rc}
-	var (
-		call  string
-		errno error
-	)
+	_, isFile := c.(*os.File)
+	var errno error
 	err = rc.Control(func(fd uintptr) {
 		if what != learnFlags {
-			var st unix.Stat_t
-			if call, errno = "fstat", unix.Fstat(int(fd), &st); errno != nil {
-				return
-			}
-			if s.kind = kindOf(int(fd), &st); s.kind == kindPipe && what == learnKind {
+			if s.kind, errno = kindOf(int(fd), !isFile); errno != nil || s.kind == kindPipe && what == learnKind {
 				return
 			}
 		}
-		call = "fcntl"
-		s.flags, errno = unix.FcntlInt(fd, unix.F_GETFL, 0)
+		var e error
+		s.flags, e = unix.FcntlInt(fd, unix.F_GETFL, 0)
+		errno = os.NewSyscallError("fcntl", e)
 	})
 	if err != nil {
 		return nil, s.closedOr(op, err)
 	}
 	if errno != nil {
-		return nil, os.NewSyscallError(call, errno)
+		return nil, errno
 	}
 	return s, nil
 }
