@@ -144,11 +144,17 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 // outcome, closes in the parent the child's ends of the pipes made by this
 // package for c. The parent's ends stay open.
 //
-// Start refuses, with an error matching [os.ErrInvalid], to hand the child a
-// non-blocking *os.File as a standard stream or extra file: programs fail
-// with EAGAIN on one or lose data silently. The usual way to get one is
-// os/exec's idiom b.Stdin, _ = a.StdoutPipe(), since the end returned here
-// is the parent's and non-blocking: connect commands with [Chain] instead.
+// Start refuses, with an error matching [os.ErrInvalid], a standard stream or
+// extra file that would reach the child non-blocking, on which programs fail
+// with EAGAIN or lose data silently: a file this package made non-blocking
+// ([Pipe2] with [O_NONBLOCK], the parent's end of a Cmd's pipe, [OpenFIFO])
+// that still is when Start runs, since exec.Cmd's Fd leaves such a file's
+// O_NONBLOCK alone. Files that os made non-blocking itself, such as
+// [os.Pipe]'s ends or a listener's File from package net, are accepted: Fd
+// makes them blocking before the child starts. The usual way to meet the
+// refusal is os/exec's idiom b.Stdin, _ = a.StdoutPipe(), whose end here is
+// the parent's: connect commands with [Chain] instead, or call
+// [SetNonblock](f, false) on a file meant for the child.
 func (c *Cmd) Start() error {
 	if c == nil || c.Cmd == nil {
 		return misuse("Start of a Cmd with no exec.Cmd")
@@ -168,8 +174,9 @@ func (c *Cmd) Start() error {
 	return err
 }
 
-// checkChildFiles refuses a non-blocking *os.File among the child's
-// standard streams and extra files (see checkBlocking).
+// checkChildFiles refuses an *os.File among the child's standard streams
+// and extra files that would reach the child non-blocking (see
+// checkBlocking).
 func (c *Cmd) checkChildFiles() error {
 	streams := []struct {
 		name string

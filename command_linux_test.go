@@ -1,9 +1,11 @@
 package pipe_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,5 +104,34 @@ func TestCmdCopyFileSplices(t *testing.T) {
 	t.Logf("pipe.Copy: %d read calls", reads)
 	if reads > 10 {
 		t.Errorf("pipe.Copy from a file into a child's stdin made %d read calls; want none (splice)", reads)
+	}
+}
+
+// TestCmdRefusesOpenFIFO: OpenFIFO's file is non-blocking and keeps the
+// flag through exec's Fd, so Start refuses it until SetNonblock(f, false).
+// (O_RDWR opens at once; it is Linux only.)
+func TestCmdRefusesOpenFIFO(t *testing.T) {
+	needProgram(t, "true")
+	path := filepath.Join(t.TempDir(), "fifo")
+	if err := pipe.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := pipe.OpenFIFO(t.Context(), path, os.O_RDWR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := pipe.CommandContext(t.Context(), "true")
+	c.Stdin = f
+	if err := c.Start(); !errors.Is(err, os.ErrInvalid) || !strings.Contains(err.Error(), "non-blocking") {
+		t.Errorf("Start with OpenFIFO's file as Stdin: %v; want os.ErrInvalid naming the cause", err)
+	}
+	if err := pipe.SetNonblock(f, false); err != nil {
+		t.Fatal(err)
+	}
+	c = pipe.CommandContext(t.Context(), "true")
+	c.Stdin = f
+	if err := c.Run(); err != nil {
+		t.Errorf("Run with the FIFO made blocking: %v", err)
 	}
 }

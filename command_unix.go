@@ -2,11 +2,7 @@
 
 package pipe
 
-import (
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "os"
 
 // childPipe makes a pipe to hand one end to a child process: both ends
 // close-on-exec, so that no other child inherits them (exec clears the flag
@@ -38,19 +34,23 @@ func childPipe(childReads bool) (parent, child *os.File, err error) {
 // extraFiles reports whether exec.Cmd.ExtraFiles works: it does on Unix.
 func extraFiles() error { return nil }
 
-// checkBlocking refuses a non-blocking file among those the child gets:
+// checkBlocking refuses a file that would reach the child non-blocking:
 // programs handed one fail with EAGAIN or, worse, lose data silently (a
 // shell's read gets an empty line, python3's stdin.read() stops at the first
-// empty moment). The usual way to get one is os/exec's idiom
-// b.Stdin, _ = a.StdoutPipe(), whose end here is the parent's, non-blocking.
+// empty moment). exec.Cmd gets each file's descriptor with Fd, which makes a
+// file blocking again if os made it non-blocking (os.Pipe's, os.OpenFile's,
+// net's File): those are handed over correctly and pass. Only the files this
+// package made from a non-blocking descriptor keep O_NONBLOCK through Fd
+// (see owned), so only those are refused, and only while they have it. The
+// usual way to get one is os/exec's idiom b.Stdin, _ = a.StdoutPipe(), whose
+// end here is the parent's, non-blocking.
 func checkBlocking(stream string, f *os.File) error {
-	var fl int
-	var err error
-	if control("fcntl", f, func(fd int) error {
-		fl, err = unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	var keeps bool
+	if control("fcntl", f, func(fd int) (err error) {
+		keeps, err = keepsNonblock(fd, f)
 		return err
-	}) != nil || fl&unix.O_NONBLOCK == 0 {
-		return nil // a closed or odd file: exec reports it its own way
+	}) != nil || !keeps {
+		return nil // a closed file (exec reports it its own way) or one that reaches the child blocking
 	}
-	return misuse("%s %s is non-blocking, which programs mishandle: connect commands with Chain, or call SetNonblock(f, false) first", stream, f.Name())
+	return misuse("%s %s would reach the child non-blocking, which programs mishandle: connect commands with Chain, or call SetNonblock(f, false) first", stream, f.Name())
 }

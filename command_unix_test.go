@@ -830,43 +830,6 @@ func TestCmdEmbeddedStart(t *testing.T) {
 	}
 }
 
-// TestCmdRefusesNonblockingChildFile: os/exec's idiom b.Stdin, _ =
-// a.StdoutPipe() would hand b the parent's non-blocking end, which programs
-// mishandle (dash's read gets an empty line, python3 loses data, both exit
-// 0). Start refuses it.
-func TestCmdRefusesNonblockingChildFile(t *testing.T) {
-	needProgram(t, "true")
-	a := pipe.CommandContext(t.Context(), "true")
-	out, err := a.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	b := pipe.CommandContext(t.Context(), "true")
-	b.Stdin = out
-	if err := b.Start(); !errors.Is(err, os.ErrInvalid) || !strings.Contains(err.Error(), "non-blocking") {
-		t.Errorf("Start with a non-blocking Stdin: %v; want os.ErrInvalid naming the cause", err)
-	}
-	if b.Process != nil {
-		t.Error("the command started")
-	}
-	// The same end made blocking is accepted.
-	if err := pipe.SetNonblock(out, false); err != nil {
-		t.Fatal(err)
-	}
-	c := pipe.CommandContext(t.Context(), "true")
-	c.Stdin = out
-	if err := c.Run(); err != nil {
-		t.Errorf("Run with a blocking Stdin: %v", err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Wait(); err != nil {
-		t.Error(err)
-	}
-}
-
 // TestCmdWaitWithoutExecCmd: a nil or zero Cmd gives an error, not a panic.
 func TestCmdWaitWithoutExecCmd(t *testing.T) {
 	var nilCmd *pipe.Cmd

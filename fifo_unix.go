@@ -53,7 +53,11 @@ func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
 			return nil, &os.PathError{Op: "open", Path: path, Err: err}
 		}
 	}
-	return settleFIFO(f)
+	if f, err = settleFIFO(f); err != nil {
+		return nil, err
+	}
+	own(f) // made by os.NewFile, so Fd keeps O_NONBLOCK (darwin's file is blocking: nothing to keep)
+	return f, nil
 }
 
 // openNonblock opens path with O_NONBLOCK and O_CLOEXEC, and O_NOCTTY in

@@ -42,6 +42,6 @@ func pipe2(flags int) (r, w *os.File, err error) {
 		_ = unix.Close(p[1])
 		return nil, nil, os.NewSyscallError("fcntl", err)
 	}
-	r, w = newPair(p)
+	r, w = newPipePair(p, flags)
 	return r, w, nil
 }

@@ -16,6 +16,6 @@ func pipe2(flags int) (r, w *os.File, err error) {
 	if err := unix.Pipe2(p[:], flags); err != nil {
 		return nil, nil, os.NewSyscallError("pipe2", err)
 	}
-	r, w = newPair(p)
+	r, w = newPipePair(p, flags)
 	return r, w, nil
 }

@@ -35,8 +35,9 @@ import (
 // returns that error: part of the last commit may have gone in, and the
 // writer does not know how much. A VmspliceWriter is not safe for concurrent
 // use; a call made while another is in progress, such as Close while a
-// Commit waits, gives an error matching [os.ErrInvalid] and does nothing. To
-// cancel a waiting Commit, close the write end or set its deadline.
+// Commit waits, gives an error matching [os.ErrInvalid] and does nothing
+// (Buffer returns nil, SetReuse changes nothing). To cancel a waiting Commit,
+// close the write end or set its deadline.
 //
 // Linux only: elsewhere [NewVmspliceWriter] fails with an error matching
 // [errors.ErrUnsupported] and there is no fallback to plain writes; write to
@@ -71,10 +72,19 @@ var errWriterClosed = fmt.Errorf("pipe: VmspliceWriter: %w", os.ErrClosed)
 // then would leave the waiting vmsplice(2) pointing at freed memory.
 var errBusy = fmt.Errorf("pipe: VmspliceWriter: another call is in progress (to cancel a waiting Commit, close w or set its write deadline): %w", os.ErrInvalid)
 
-// enter marks the start of a call that uses the buffers; exit its end.
-func (v *VmspliceWriter) enter() error {
-	if err := v.usable(); err != nil {
-		return err
+// errNilWriter returns the error for a nil or zero VmspliceWriter.
+func errNilWriter() error {
+	return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
+}
+
+// guard starts a call: it takes the busy flag, which every method holds while
+// it reads or writes any other field, so that no call sees another's state
+// half changed and Close never unmaps under a call in progress. It gives
+// errBusy if another call holds the flag, and errNilWriter on nil.
+// Each successful guard is matched by an exit.
+func (v *VmspliceWriter) guard() error {
+	if v == nil {
+		return errNilWriter()
 	}
 	if !v.busy.CompareAndSwap(false, true) {
 		return errBusy
@@ -82,7 +92,21 @@ func (v *VmspliceWriter) enter() error {
 	return nil
 }
 
+// exit ends a call started by guard.
 func (v *VmspliceWriter) exit() { v.busy.Store(false) }
+
+// enter starts a call that uses the buffers: guard, then the error that stops
+// v from taking data, if any (the call is then over).
+func (v *VmspliceWriter) enter() error {
+	if err := v.guard(); err != nil {
+		return err
+	}
+	if err := v.usable(); err != nil {
+		v.exit()
+		return err
+	}
+	return nil
+}
 
 // NewVmspliceWriter prepares a writer for w, the write end of a pipe (or a
 // FIFO opened for writing), with buffers of size bytes rounded up to whole
@@ -134,20 +158,28 @@ func NewVmspliceWriter(w *os.File, size int) (*VmspliceWriter, error) {
 //
 // Reuse spares a page fault and the zeroing of each page, which is most of
 // the cost of a commit with a fast reader.
+//
+// SetReuse does nothing on a nil writer, or while another call is in
+// progress (it has no error to say so: call it before using the writer, or
+// from the goroutine that uses it).
 func (v *VmspliceWriter) SetReuse(reuse bool) {
-	if v != nil {
-		v.reuse = reuse
+	if v.guard() != nil {
+		return
 	}
+	defer v.exit()
+	v.reuse = reuse
 }
 
 // Buffer returns the free part of the current buffer, to be filled in place
-// and handed to the pipe with [VmspliceWriter.Commit]. It is empty after an
-// error or Close. Its contents are unspecified: zeros on fresh pages, old
-// data on reused ones. Do not use it after the next call of any other method.
+// and handed to the pipe with [VmspliceWriter.Commit]. It is nil after an
+// error or Close, and while another call is in progress. Its contents are
+// unspecified: zeros on fresh pages, old data on reused ones. Do not use it
+// after the next call of any other method.
 func (v *VmspliceWriter) Buffer() []byte {
-	if v == nil || v.err != nil || v.bufs == nil {
+	if v.enter() != nil {
 		return nil
 	}
+	defer v.exit()
 	return v.bufs[v.cur].b[v.pending:]
 }
 
@@ -274,16 +306,16 @@ func (v *VmspliceWriter) Flush() error {
 // returns the flush's error or the writer's earlier one; calls after Close
 // give [os.ErrClosed].
 func (v *VmspliceWriter) Close() error {
-	if v != nil && v.err == errWriterClosed {
-		return v.err
-	}
-	if v == nil || v.bufs == nil {
-		return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
-	}
-	if !v.busy.CompareAndSwap(false, true) {
-		return errBusy // the buffers stay mapped for the call in progress
+	if err := v.guard(); err != nil {
+		return err // errBusy: the buffers stay mapped for the call in progress
 	}
 	defer v.exit()
+	if v.err == errWriterClosed {
+		return v.err
+	}
+	if v.bufs == nil { // the zero value
+		return errNilWriter()
+	}
 	err := v.err
 	if err == nil {
 		err = v.commit(v.pending)
@@ -293,15 +325,14 @@ func (v *VmspliceWriter) Close() error {
 	return err
 }
 
-// usable returns the error that stops v from taking data, if any.
+// usable returns the error that stops v from taking data, if any. The
+// caller holds the busy flag.
 func (v *VmspliceWriter) usable() error {
 	switch {
-	case v == nil:
-		return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
 	case v.err != nil:
 		return v.err
 	case v.bufs == nil: // the zero value
-		return &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
+		return errNilWriter()
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -741,5 +742,128 @@ func TestVmspliceWriterCloseDuringCommit(t *testing.T) {
 	}
 	if err := v.Close(); err != nil {
 		t.Errorf("Close after the Commit: %v", err)
+	}
+}
+
+// TestVmspliceWriterCloseRacesCalls runs Close against Commit, Write,
+// Buffer and SetReuse from other goroutines, on new writers for a while: no
+// call may panic or touch the buffers Close unmaps, and each returns nil, an
+// error matching os.ErrInvalid (another call in progress) or os.ErrClosed.
+func TestVmspliceWriterCloseRacesCalls(t *testing.T) {
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	drainForever(t, r)
+	errs := make(chan error, 1)
+	report := func(what string, err error) {
+		if err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, os.ErrClosed) {
+			select {
+			case errs <- fmt.Errorf("%s = %w", what, err):
+			default:
+			}
+		}
+	}
+	iterations := 0
+	for start := time.Now(); time.Since(start) < 200*time.Millisecond; iterations++ {
+		v, err := pipe.NewVmspliceWriter(w, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reuse := iterations%2 == 0
+		// Commit(1) is always in range: Write and ReadFrom commit a
+		// buffer as soon as it is full, so a byte of it is free.
+		callers := map[string]func() error{
+			"Commit(1)": func() error { return v.Commit(1) },
+			"Write":     func() error { _, err := v.Write([]byte("abc")); return err },
+			"ReadFrom":  func() error { _, err := v.ReadFrom(strings.NewReader("xyz")); return err },
+			"Flush":     v.Flush,
+			"Buffer+SetReuse": func() error {
+				v.SetReuse(reuse)
+				_ = v.Buffer() // nil while another call runs or after Close
+				return nil
+			},
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{}, len(callers))
+		for name, call := range callers {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					report(name, call())
+					runtime.Gosched() // give Close its chances
+				}
+			}()
+		}
+		runtime.Gosched() // let the callers start
+		for {
+			err := v.Close()
+			report("Close", err)
+			if !errors.Is(err, os.ErrInvalid) {
+				break
+			}
+			runtime.Gosched()
+		}
+		for range 10 { // calls after Close
+			runtime.Gosched()
+		}
+		close(stop)
+		for range callers {
+			<-done
+		}
+	}
+	t.Logf("%d writers closed under concurrent calls", iterations)
+	select {
+	case err := <-errs:
+		t.Error(err)
+	default:
+	}
+}
+
+// TestVmspliceWriterCloseWhileCancelled closes the write end to cancel a
+// waiting Commit, as the docs recommend, while another goroutine keeps
+// calling Close on the writer: each gets os.ErrInvalid until the Commit has
+// returned, then Close gives the sticky error, and the race detector sees no
+// unguarded access.
+func TestVmspliceWriterCloseWhileCancelled(t *testing.T) {
+	_, w, v := fullWriter(t)
+	done := make(chan error, 1)
+	go func() { done <- v.Commit(len(v.Buffer())) }()
+	waitBlocked(t, "VmspliceWriter).Commit(")
+	if err := v.Close(); !errors.Is(err, os.ErrInvalid) {
+		t.Fatalf("Close while a Commit waits = %v; want os.ErrInvalid", err)
+	}
+	// Another goroutine calls Close in a loop, before, during and after
+	// the cancellation; calls reports how many gave os.ErrInvalid.
+	closed := make(chan error, 1)
+	var calls atomic.Int64
+	go func() {
+		for {
+			err := v.Close()
+			if !errors.Is(err, os.ErrInvalid) {
+				closed <- err
+				return
+			}
+			calls.Add(1)
+			runtime.Gosched()
+		}
+	}()
+	for calls.Load() < 100 {
+		select {
+		case err := <-closed:
+			t.Fatalf("Close while the Commit waits = %v; want os.ErrInvalid", err)
+		default:
+		}
+		runtime.Gosched()
+	}
+	w.Close()
+	checkReturns(t, done, os.ErrClosed)
+	if err := <-closed; err != nil && !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Close after the cancelled Commit = %v; want nil or the sticky os.ErrClosed", err)
+	}
+	if err := v.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Close again = %v; want os.ErrClosed", err)
 	}
 }
