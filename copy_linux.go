@@ -88,7 +88,8 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		if !limited && samePipe(d, s) {
 			return 0, true, errSamePipe(d, s)
 		}
-		return 0, false, nil
+		n, err := relay(dst, src, d, s)
+		return n, true, err
 	case viaBufPipe:
 		if bp := getBufPipe(); bp != nil {
 			return staged(dst, src, d, s, bp)
@@ -164,8 +165,10 @@ func route(d, s *fdConn) way {
 		// the pipe locked.
 		return viaIOCopy
 	case d.flags&unix.O_APPEND != 0:
-		// splice(2) refuses O_APPEND; io.Copy appends, but would copy a
-		// pipe into itself for ever.
+		// splice(2) refuses O_APPEND; read and write append. Not io.Copy:
+		// an *os.File whose O_APPEND came later (F_SETFL) splices from a
+		// socket, to EINVAL after draining it, or to the urgent mark. And
+		// a pipe copied into itself would go on for ever.
 		return viaSamePipe
 	case s.kind == kindUnix && d.kind == kindPipe && d.flags&unix.O_NONBLOCK != 0:
 		// From a Unix socket into a pipe in the poller, io.Copy splices
@@ -343,11 +346,17 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 			if err == nil && m == 0 {
 				err = io.ErrUnexpectedEOF // bp held data yet gave none
 			}
-			if written == 0 && errors.Is(err, unix.EINVAL) {
-				// d is no pipe: give back the bytes drained so far, which
-				// io.Copy cannot have, by failing loudly.
-				return 0, true, fmt.Errorf("pipe: Copy: destination %s refuses splice after %d bytes were read from %s: %w",
-					nameOf(d.c), bp.held, nameOf(s.c), err)
+			if errors.Is(err, unix.EINVAL) {
+				// d refuses splice(2) after all (a regular file of procfs,
+				// say): what bp holds goes with read and write, and so does
+				// the rest.
+				m, err := unstage(dst, bp)
+				written += m
+				if err != nil {
+					return written, true, err
+				}
+				m, err = readWrite(dst, src)
+				return written + m, true, err
 			}
 			if err != nil {
 				return written, true, err
@@ -357,6 +366,34 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 			return written, true, nil
 		}
 	}
+}
+
+// unstage writes what bp holds to dst with its Write method, and returns
+// how many bytes it wrote.
+func unstage(dst io.Writer, bp *bufPipe) (int64, error) {
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	fd := int(bp.rc.rc.(rawFD))
+	var written int64
+	for bp.held > 0 {
+		n, err := ignoringEINTR(func() (int, error) { return unix.Read(fd, (*buf)[:min(int64(len(*buf)), bp.held)]) })
+		switch {
+		case err != nil:
+			return written, os.NewSyscallError("read", err)
+		case n == 0:
+			return written, io.ErrUnexpectedEOF // bp held data yet gave none
+		}
+		bp.held -= int64(n)
+		m, err := dst.Write((*buf)[:n])
+		written += int64(m)
+		if err == nil && m < n {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
 }
 
 // A bufPipe is a pipe of Copy's own, between a socket and the destination
