@@ -24,6 +24,7 @@ import (
 //	kindUnix     Unix stream socket   yes      yes      yes         yes          no
 //	kindMessage  datagram, seqpacket  no       no       -           -            -
 //	kindSocket   other stream socket  no       yes      yes         yes          no
+//	kindAnon     eventfd, epoll, ...  no       no       -           -            -
 //	kindOther    anything else        no       yes      yes         yes          no
 //
 // "Not always ready": an EAGAIN may be its own, and waiting for it makes
@@ -35,7 +36,9 @@ import (
 // byte is skipped by both. A message socket would have its messages cut to
 // the room left in the pipe, or the pipe sent as one message, so Splice
 // refuses it and Copy leaves it to io.Copy, which moves a message at a time.
-// Splice leaves anything else to the kernel to accept or refuse.
+// An anonymous inode (eventfd, epoll, timerfd, signalfd, inotify, pidfd: no
+// file type in fstat) refuses splice(2), but may never become ready to say
+// so. Splice leaves anything else to the kernel to accept or refuse.
 type kind uint8
 
 const (
@@ -47,6 +50,7 @@ const (
 	kindUnix
 	kindMessage
 	kindSocket
+	kindAnon
 )
 
 // steady reports a kind that is always ready: an EAGAIN is the other
@@ -97,6 +101,8 @@ func kindOf(fd int, likelySocket bool) (kind, error) {
 	case unix.S_IFSOCK:
 		k, _ := socketKind(fd)
 		return k, nil
+	case 0:
+		return kindAnon, nil
 	}
 	return kindOther, nil
 }
@@ -210,6 +216,17 @@ func (s *fdConn) closedOr(op string, err error) error {
 		return &os.PathError{Op: op, Path: nameOf(s.c), Err: os.ErrClosed}
 	}
 	return err
+}
+
+// listening reports whether s is a listening socket (SO_ACCEPTCONN), which
+// splice(2) refuses with ENOTCONN but which may never become ready to say so.
+func (s *fdConn) listening() bool {
+	if !s.kind.socket() {
+		return false
+	}
+	accepting := 0
+	_ = s.rc.Control(func(fd uintptr) { accepting, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN) })
+	return accepting != 0
 }
 
 // atMark reports whether s is a TCP socket at urgent data

@@ -68,6 +68,10 @@ type kind struct {
 	append bool // opened with O_APPEND, which Splice refuses
 	poll   bool // in the runtime poller and non-blocking: a deadline or Close wakes a wait on it
 	steady bool // a source never empty, a destination never full: nothing to wait for
+	// blocking marks a socket whose descriptor is blocking, which Splice
+	// refuses as a destination: splice(2) would sleep there until it took
+	// everything, whatever Close or deadlines say.
+	blocking bool
 }
 
 // A src is an open source.
@@ -195,7 +199,7 @@ func dstKinds() []dstKind {
 }
 
 func (sk sockKind) kind(h holding) kind {
-	return kind{name: sk.name + "-" + h.name, dgram: sk.dgram, tcp: sk.tcp, poll: h.poll}
+	return kind{name: sk.name + "-" + h.name, dgram: sk.dgram, tcp: sk.tcp, poll: h.poll, blocking: !h.poll}
 }
 
 func nonblockingPipe(t *testing.T) (r, w *os.File) { return newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK) }
@@ -771,6 +775,8 @@ func refusal(s, d kind) string {
 		return "the destination has O_APPEND"
 	case s.dgram || d.dgram:
 		return "a side is a datagram or seqpacket socket"
+	case d.blocking:
+		return "the destination is a blocking socket"
 	}
 	return ""
 }
@@ -882,7 +888,8 @@ var ops = []op{
 // refusesAtOnce reports whether op may return EINVAL at once instead of
 // waiting: Splice refuses datagram sockets.
 func refusesAtOnce(wc waitCase, o op, err error) bool {
-	return o.name == "Splice" && wc.kind.dgram && errors.Is(err, syscall.EINVAL)
+	refused := wc.kind.dgram || !wc.onSrc && wc.kind.blocking
+	return o.name == "Splice" && refused && errors.Is(err, syscall.EINVAL)
 }
 
 // parked waits until a goroutine is parked with o's frame, c being the
@@ -931,7 +938,7 @@ func checkNonblock(t *testing.T, wc waitCase) {
 		return
 	}
 	want := syscall.EAGAIN
-	if wc.kind.dgram {
+	if wc.kind.dgram || !wc.onSrc && wc.kind.blocking {
 		want = syscall.EINVAL
 	}
 	if c.n != 0 || !errors.Is(c.err, want) {

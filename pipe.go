@@ -61,9 +61,11 @@ func Pipe2(flags int) (r, w *os.File, err error) {
 // and close end in the parent afterwards ([Command] does both). The flag is
 // shared by every descriptor of that open file description, in this process
 // and in children. SetNonblock does not move f into or out of the runtime
-// poller: a pollable file made blocking holds a thread while it waits, and a
-// file that was blocking when it was created returns EAGAIN from Read and
-// Write once made non-blocking. Unix only.
+// poller: a pollable file made blocking holds a thread while it waits, and
+// its own Read and Write then sleep in the kernel holding the file, so that
+// its Close waits for them (as with os); a file that was blocking when it
+// was created returns EAGAIN from Read and Write once made non-blocking.
+// Keep a file made blocking for the child, not for this process. Unix only.
 func SetNonblock(f *os.File, nonblocking bool) error {
 	return setNonblock(f, nonblocking)
 }
@@ -129,19 +131,20 @@ func Buffered(f *os.File) (int, error) {
 // blocking descriptor opened outside it) is waited on in poll(2), holding a
 // thread, and its Close does not wake the wait, as for its own Read. Close of
 // either side never waits for a Splice in progress. With [SPLICE_F_NONBLOCK]
-// in flags, Splice never waits for a side to become ready and returns EAGAIN
-// instead; but a blocking socket or terminal (no O_NONBLOCK) is the
-// exception to the kernel's SPLICE_F_NONBLOCK: once it is ready, splice(2)
-// into it sleeps until it has taken everything, holding the pipe locked
-// meanwhile, so that other writers to the pipe wait too ([Copy] uses read and
-// write there).
+// in flags, Splice never waits and returns EAGAIN instead.
 //
 // Kernel errors are [*os.SyscallError] values for "splice": EINVAL when
 // neither side is a pipe, when both are the same pipe, or when dst was opened
 // with O_APPEND (the error says so); EPIPE when the pipe's reader is gone.
-// Splice refuses a datagram or seqpacket socket (UDP, unixgram, unixpacket)
-// on either side with an error matching EINVAL: splice(2) would cut a message
-// to the room left in the pipe, or send the whole pipe as one message. At TCP
+// Splice refuses at once, with an error matching EINVAL that says why: a
+// datagram or seqpacket socket (UDP, unixgram, unixpacket) on either side,
+// whose messages splice(2) would cut to the room left in the pipe or merge
+// into one; an eventfd, epoll, timerfd, signalfd, inotify or pidfd
+// descriptor; and a destination that is a blocking socket or terminal (no
+// O_NONBLOCK), into which splice(2) sleeps until it has taken everything,
+// SPLICE_F_NONBLOCK or not, holding the pipe locked and deaf to Close and
+// deadlines ([Copy] writes there with MSG_DONTWAIT; or make it non-blocking
+// with [SetNonblock]). A blocking listening socket gives ENOTCONN at once. At TCP
 // urgent data, which splice(2) will not pass although the socket is readable
 // (the kernel's SIOCATMARK says so), Splice returns an error matching EAGAIN
 // that says so; read(2) can still read past that point, skipping the urgent

@@ -120,11 +120,8 @@ func splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	for _, side := range []*fdConn{d, s} {
-		if side.kind == kindMessage {
-			return 0, fmt.Errorf("pipe: splice: %s is a datagram or seqpacket socket, whose messages splice(2) would cut or merge: %w",
-				nameOf(side.c), os.NewSyscallError("splice", unix.EINVAL))
-		}
+	if err := refuse("splice", d, s); err != nil {
+		return 0, err
 	}
 	m, err := transfer("splice", d, s, flags, func(dfd, sfd int) (int, error) {
 		m, err := unix.Splice(sfd, nil, dfd, nil, n, flags|SPLICE_F_NONBLOCK)
@@ -144,11 +141,40 @@ func tee(dst, src *os.File, n int, flags int) (int64, error) {
 	if err != nil || n == 0 {
 		return 0, err
 	}
+	if err := refuse("tee", d, s); err != nil {
+		return 0, err
+	}
 	// Both sides are pipes, or tee(2) fails with EINVAL: never urgent data.
 	return transfer("tee", d, s, flags, func(dfd, sfd int) (int, error) {
 		m, err := unix.Tee(sfd, dfd, n, flags|SPLICE_F_NONBLOCK)
 		return int(m), err
 	})
+}
+
+// refuse returns the error for a pair that Splice and Tee refuse before any
+// system call that could wait: what splice(2) would cut (messages), or sleep
+// on with the pipe locked, deaf to Close and deadlines (a blocking socket or
+// terminal as the destination), or refuse only once ready, which may be
+// never (an anonymous inode, a listening socket that blocks).
+func refuse(op string, d, s *fdConn) error {
+	for _, side := range []*fdConn{d, s} {
+		var why string
+		errno := unix.EINVAL
+		switch {
+		case side.kind == kindMessage:
+			why = "is a datagram or seqpacket socket, whose messages splice(2) would cut or merge"
+		case side.kind == kindAnon:
+			why = "is an eventfd, epoll, timer, signal, inotify or pidfd descriptor, which splice(2) refuses"
+		case side.mayBlock() && side.listening():
+			why, errno = "is a listening socket", unix.ENOTCONN
+		case side == d && d.mayBlock():
+			why = "is a blocking socket or terminal, into which splice(2) would sleep with the pipe locked until it took everything, whatever Close or deadlines say (use Copy, or SetNonblock(f, true) first)"
+		default:
+			continue
+		}
+		return fmt.Errorf("pipe: %s: %s %s: %w", op, nameOf(side.c), why, os.NewSyscallError(op, errno))
+	}
+	return nil
 }
 
 // openBoth opens both sides of a transfer, dst first, as in the signatures.
