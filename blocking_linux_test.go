@@ -139,12 +139,10 @@ func TestBlockingSocketUrgentData(t *testing.T) {
 // TestPastDeadlineOfTheOtherSide: a deadline long past on the side a call is
 // not waiting on plays no part.
 func TestPastDeadlineOfTheOtherSide(t *testing.T) {
-	// The source holds data before the call, written here rather than by a
-	// feeding goroutine that may not have run yet: with an empty source,
-	// Splice would wait on the source, whose deadline is past. The
-	// destination is full, so the call can only wait on the destination.
-	src, sw := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	mustWrite(t, sw, testData(t, 4096))
+	// The source holds data before the call (with an empty one, Splice
+	// would wait on the source, whose deadline is past) and the destination
+	// is full, so the call can only wait on the destination.
+	src, _ := loadedSource(t)
 	if err := src.SetReadDeadline(time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
