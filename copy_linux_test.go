@@ -63,17 +63,34 @@ func TestCopyIntegrity(t *testing.T) {
 // pipe, and checks that the process uses almost no CPU meanwhile. (io.Copy
 // from a socket to a stalled blocking pipe spins: golang/go#75304.)
 func TestStalledDestinationDoesNotSpin(t *testing.T) {
+	// The sources hold data, then end of file, before Copy starts, so that
+	// Copy can only wait on the full destination: fed by a goroutine, a
+	// source may still be empty when Copy starts, and the test would watch
+	// Copy wait on the source.
+	pipeSrc := func(t *testing.T) io.Reader {
+		r, w := loadedSource(t)
+		w.Close()
+		return r
+	}
+	tcpSrc := func(t *testing.T) io.Reader {
+		peer, c := tcpPair(t)
+		loadConn(t, peer, c, 64<<10)
+		if err := peer.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	for _, tc := range []struct {
 		name     string
-		src      source
+		src      func(t *testing.T) io.Reader
 		blocking bool
 	}{
-		{"pipe-to-pipe", srcPipe, false},
-		{"socket-to-pipe", srcTCP, false},
-		{"socket-to-blocking-pipe", srcTCP, true},
+		{"pipe-to-pipe", pipeSrc, false},
+		{"socket-to-pipe", tcpSrc, false},
+		{"socket-to-blocking-pipe", tcpSrc, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := tc.src.open(t, testData(t, 4<<20))
+			s := tc.src(t)
 			flags := pipe.O_CLOEXEC | pipe.O_NONBLOCK
 			if tc.blocking {
 				flags = pipe.O_CLOEXEC

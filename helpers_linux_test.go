@@ -11,9 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pipe2go/pipe"
+	"golang.org/x/sys/unix"
 )
 
 // A source is a kind of reader a transfer takes data from. open returns one
@@ -201,6 +204,44 @@ func pipeSource(t testing.TB, data []byte) *os.File {
 	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
 	go feed(w, data)
 	return r
+}
+
+// loadedSource returns both ends of a pipe that already holds 4 KiB of test
+// data, written before it returns; the ends are closed when the test ends,
+// and a test that wants end of file after the data closes w. A test that wants a call to wait on the other side uses it
+// rather than pipeSource: a feeding goroutine may not have run when the call
+// starts, which then waits on the empty source instead. 4 KiB fits any
+// pipe, even one shrunk to a page past pipe-user-pages-soft, so the write
+// cannot wait.
+func loadedSource(t testing.TB) (r, w *os.File) {
+	t.Helper()
+	r, w = newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	mustWrite(t, w, testData(t, 4096))
+	return r, w
+}
+
+// loadConn makes peer send n bytes to c and returns once all of them are
+// in c's receive queue, so that a call reading c finds them there rather
+// than waiting on c. n must fit the socket buffers (64 KiB does).
+func loadConn(t testing.TB, peer io.Writer, c syscall.Conn, n int) {
+	t.Helper()
+	mustWrite(t, peer, testData(t, n))
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		queued, qerr := 0, error(nil)
+		if err := rc.Control(func(fd uintptr) { queued, qerr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || qerr != nil {
+			t.Fatal(err, qerr)
+		}
+		if queued >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of the %d bytes sent reached the socket's receive queue within 10s", queued, n)
+		}
+	}
 }
 
 // pipeSink returns a pipe's write end, read by a goroutine; done closes it

@@ -301,7 +301,7 @@ func TestZeroCopyDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("destination", func(t *testing.T) {
-		src := pipeSource(t, testData(t, 1<<20))
+		src, _ := loadedSource(t)
 		dw := stalled(t)
 		if err := dw.SetWriteDeadline(time.Now().Add(30 * time.Millisecond)); err != nil {
 			t.Fatal(err)
@@ -328,7 +328,7 @@ func TestZeroCopyCloseWakes(t *testing.T) {
 			return func() error { return second(pipe.Splice(dw, r, 100, 0)) }, r
 		},
 		"Splice/destination": func(t *testing.T) (func() error, *os.File) {
-			src := pipeSource(t, testData(t, 1<<20))
+			src, _ := loadedSource(t)
 			dw := stalled(t)
 			return func() error { return second(pipe.Splice(dw, src, 100, 0)) }, dw
 		},
@@ -338,7 +338,7 @@ func TestZeroCopyCloseWakes(t *testing.T) {
 			return func() error { return second(pipe.Copy(dw, r)) }, r
 		},
 		"Copy/destination": func(t *testing.T) (func() error, *os.File) {
-			src := pipeSource(t, testData(t, 1<<20))
+			src, _ := loadedSource(t)
 			dw := stalled(t)
 			return func() error { return second(pipe.Copy(dw, src)) }, dw
 		},
@@ -373,7 +373,7 @@ func TestWaitContract(t *testing.T) {
 			return state{func() error { return second(pipe.Splice(dw, r, 100, 0)) }, r, dw, (*os.File).SetReadDeadline}
 		},
 		"full-destination": func(t *testing.T) state {
-			src := pipeSource(t, testData(t, 1<<20))
+			src, _ := loadedSource(t)
 			dw := stalled(t)
 			return state{func() error { return second(pipe.Splice(dw, src, 100, 0)) }, dw, src, (*os.File).SetWriteDeadline}
 		},
@@ -441,9 +441,11 @@ func TestCloseDoesNotWaitForTheOtherSide(t *testing.T) {
 			peer, sock := pair(t)
 			r, w := newPipe(t, pipe.O_CLOEXEC)
 			fill(t, w)
-			// The peer's write ends with an error once the test closes
-			// the connection: only Copy's result matters.
-			go func() { _, _ = peer.Write(make([]byte, 1<<20)) }()
+			// The socket holds data before Copy starts, so that Copy can
+			// only wait on the full pipe: written by a goroutine, it may
+			// not have arrived when Copy starts, which then waits on the
+			// socket, and Close of the socket would merely wake it.
+			loadConn(t, peer, sock, 64<<10)
 			done := make(chan error, 1)
 			go func() { done <- second(pipe.Copy(w, sock)) }()
 			waitBlocked(t, "pipe.Copy(")
