@@ -11,7 +11,8 @@ import (
 // This file learns what a descriptor is, from the kernel: fstat(2)'s file
 // type and, for a socket, getsockopt(2)'s SO_TYPE, SO_DOMAIN and
 // SO_PROTOCOL. Never from Go types: a TCP socket may come as an *os.File, and
-// a *net.UDPConn has the same methods as a stream.
+// a *net.UDPConn has the same methods as a stream. (Copy declines to splice
+// one pairing by type, before asking: see isNetUnixConn.)
 
 // A kind is what a transfer needs to know of a descriptor's file type.
 //
@@ -36,6 +37,8 @@ import (
 // byte is skipped by both. A message socket would have its messages cut to
 // the room left in the pipe, or the pipe sent as one message, so Splice
 // refuses it and Copy leaves it to io.Copy, which moves a message at a time.
+// Splice also refuses a destination that may sleep, whose descriptor is
+// blocking: splice(2) into it sleeps until it has taken everything.
 // An anonymous inode (eventfd, epoll, timerfd, signalfd, inotify, pidfd: no
 // file type in fstat) refuses splice(2), but may never become ready to say
 // so. Splice leaves anything else to the kernel to accept or refuse.
