@@ -69,29 +69,12 @@ func readPlain(r io.Reader) ([]byte, int64, error) {
 	return buf.Bytes(), n, err
 }
 
-// pollBlockingPipe returns a pipe whose ends are in the runtime poller
-// (created non-blocking) with the end named by which ("r" or "w") made
-// blocking afterwards, as srcChild does for a child's end.
-func pollBlockingPipe(t testing.TB, which string) (r, w *os.File) {
-	t.Helper()
-	r, w = newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	f := r
-	if which == "w" {
-		f = w
-	}
-	if err := pipe.SetNonblock(f, false); err != nil {
-		t.Fatal(err)
-	}
-	return r, w
-}
-
 // TestAttackCopyIntoAppendSetLater: O_APPEND set on a destination after its
 // *os.File was made (F_SETFL, or by another process sharing the open file
 // description) is invisible to os.File, whose ReadFrom then splices from a
-// net conn. Copy routes every O_APPEND destination to io.Copy, so it
-// inherits that: at TCP urgent data the splice sees end of file, and into
-// a regular file the pump fails with EINVAL after the bytes were drained
-// from the socket. Copy must deliver what plain Read and Write deliver.
+// net conn: at TCP urgent data that splice sees end of file, and into a
+// regular file it fails with EINVAL after the bytes were drained from the
+// socket. Copy must deliver what plain Read and Write deliver.
 func TestAttackCopyIntoAppendSetLater(t *testing.T) {
 	t.Run("tcp-urgent-into-pipe", func(t *testing.T) {
 		peer, sock := tcpPair(t)
