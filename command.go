@@ -149,7 +149,10 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 // with EAGAIN or lose data silently: a file this package made non-blocking
 // ([Pipe2] with [O_NONBLOCK], the parent's end of a Cmd's pipe, [OpenFIFO])
 // that still is when Start runs, since exec.Cmd's Fd leaves such a file's
-// O_NONBLOCK alone. Files that os made non-blocking itself, such as
+// O_NONBLOCK alone. (Other files that keep O_NONBLOCK through Fd, such as
+// one from os.NewFile of a non-blocking descriptor or one made non-blocking
+// with SetNonblock, cannot be told from those os handles and are passed as
+// they are.) Files that os made non-blocking itself, such as
 // [os.Pipe]'s ends or a listener's File from package net, are accepted: Fd
 // makes them blocking before the child starts. The usual way to meet the
 // refusal is os/exec's idiom b.Stdin, _ = a.StdoutPipe(), whose end here is

@@ -33,11 +33,12 @@ func copyPipe(dst io.Writer, src io.Reader) (int64, error) {
 	return io.Copy(dst, src)
 }
 
-// spliceCopy copies src to dst with splice(2) where it can. When handled is
-// false nothing was moved and io.Copy is to do the whole job: a side that is
-// no descriptor, a pair splice(2) refuses (EINVAL: neither side a pipe, an
-// O_APPEND destination, a file system without splice), a nil or closed side
-// (io.Copy reports it as Read or Write would).
+// spliceCopy copies src to dst with splice(2) where it can, or with read and
+// write where io.Copy would go wrong (route). When handled is false nothing
+// was moved and io.Copy is to do the whole job: a side that is no
+// descriptor, a pairing route leaves to io.Copy, a pair splice(2) refuses
+// before moving anything (EINVAL: a file system without splice), a nil or
+// closed side (io.Copy reports it as Read or Write would).
 func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err error) {
 	lr, limited := src.(*io.LimitedReader)
 	inner := src
@@ -93,6 +94,10 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 	case viaBufPipe:
 		if bp := getBufPipe(); bp != nil {
 			return staged(dst, src, d, s, bp)
+		}
+		if d.kind != kindPipe { // out of descriptors: no splice without a pipe
+			n, err := relay(dst, src, d, s)
+			return n, true, err
 		}
 	}
 	for {
@@ -160,10 +165,6 @@ func route(d, s *fdConn) way {
 			return viaReadWrite
 		}
 		return viaIOCopy
-	case d.mayBlock() || s.mayBlock():
-		// A blocking terminal or device can make splice(2) sleep with
-		// the pipe locked.
-		return viaIOCopy
 	case d.flags&unix.O_APPEND != 0:
 		// splice(2) refuses O_APPEND; read and write append. Not io.Copy:
 		// an *os.File whose O_APPEND came later (F_SETFL) splices from a
@@ -194,7 +195,7 @@ func route(d, s *fdConn) way {
 
 // relay copies src to dst with read and write, never splicing: with their
 // Read and Write methods, or, for a socket whose descriptor is blocking,
-// with recvfrom(2) and sendto(2) and MSG_DONTWAIT, waiting in the poller (or
+// with recvfrom(2) and sendmsg(2) and MSG_DONTWAIT, waiting in the poller (or
 // poll(2)) in between, so that no call sleeps holding the file.
 func relay(dst io.Writer, src io.Reader, d, s *fdConn) (int64, error) {
 	if d.blockingSocket() {
@@ -257,7 +258,7 @@ func (w dontWait) Write(b []byte) (int, error) {
 			return written, err
 		}
 		if errno != nil {
-			return written, os.NewSyscallError("sendto", errno)
+			return written, os.NewSyscallError("sendmsg", errno)
 		}
 		written += n
 	}
@@ -464,5 +465,5 @@ func (fd rawFD) run(f func(uintptr) bool) error {
 	return errNotPolled
 }
 
-// errNotPolled is rawFD's answer to a wait; fdConn.wait then uses poll(2).
+// errNotPolled is rawFD's answer to a wait; fdConn.await then uses poll(2).
 var errNotPolled = errors.New("pipe: descriptor not in the runtime poller")

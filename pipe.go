@@ -140,8 +140,10 @@ func Buffered(f *os.File) (int, error) {
 // datagram or seqpacket socket (UDP, unixgram, unixpacket) on either side,
 // whose messages splice(2) would cut to the room left in the pipe or merge
 // into one; an eventfd, epoll, timerfd, signalfd, inotify or pidfd
-// descriptor; and a destination that is a blocking socket or terminal (no
-// O_NONBLOCK), into which splice(2) sleeps until it has taken everything,
+// descriptor; and a destination whose descriptor is blocking (no O_NONBLOCK)
+// and that is neither a pipe, a regular file nor /dev/null (a socket, a
+// terminal, another device), into which splice(2) sleeps until it has taken
+// everything,
 // SPLICE_F_NONBLOCK or not, holding the pipe locked and deaf to Close and
 // deadlines ([Copy] writes there with MSG_DONTWAIT; or make it non-blocking
 // with [SetNonblock]). A blocking listening socket gives ENOTCONN at once. At TCP
@@ -198,25 +200,27 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 //   - from a pipe or FIFO into another pipe, /dev/null or a Unix stream
 //     socket;
 //   - from a regular file or /dev/zero into a pipe;
-//   - from a TCP stream socket into a pipe, a regular file, /dev/null or a
-//     stream socket, and from a Unix stream socket into any of those but a
-//     pipe in the runtime poller, through a pipe of its own kept for the next
-//     Copy, as io.Copy does (io.Copy stalls at TCP urgent data, and spins
-//     while a blocking pipe is full).
+//   - from a TCP stream socket into a pipe, a regular file, /dev/null, a TCP
+//     or a Unix stream socket, and from a Unix stream socket into any of
+//     those but a pipe in the runtime poller, through a pipe of its own kept
+//     for the next Copy, as io.Copy does (io.Copy stalls at TCP urgent data,
+//     and spins while a blocking pipe is full).
 //
 // Every other pairing is io.Copy's, whole: datagram and seqpacket sockets
-// (whose messages splicing would cut or merge), terminals and other devices,
-// sides with no descriptor, other systems, destinations opened with O_APPEND
-// (which splice(2) refuses), a pipe into a regular file or a TCP socket (as
-// fast or faster with read and write while a writer fills the pipe), a Unix
-// stream socket into a pipe in the poller (io.Copy splices it as well), and an
-// *io.LimitedReader small enough that learning what the sides are costs more
-// than splicing saves. Where io.Copy itself would splice wrongly (from a TCP
-// socket, which stops at urgent data, or into a datagram or seqpacket socket
-// held as an *os.File, which would get one huge message), Copy uses Read and
-// Write only. A socket whose descriptor is blocking is read and written with
-// MSG_DONTWAIT, waiting in the poller as a non-blocking one does, so that its
-// Close never waits for Copy.
+// (whose messages splicing would cut or merge), other sockets, terminals and
+// other devices, sides with no descriptor, other systems, a pipe into a
+// regular file or a TCP socket (as fast or faster with read and write while a
+// writer fills the pipe), a *net.UnixConn into a pipe in the poller (io.Copy
+// splices it as well), and an *io.LimitedReader of 32 KiB or less, for
+// which learning what the sides are costs more than splicing saves. Where
+// io.Copy itself would go wrong, Copy uses Read and Write only: from a TCP
+// socket (io.Copy's splice stops at urgent data), into a datagram or
+// seqpacket socket held as an *os.File (which would get one huge message),
+// and into a destination opened with O_APPEND (which splice(2) refuses). A
+// socket whose descriptor is blocking is read and written with MSG_DONTWAIT,
+// waiting in the poller as a non-blocking one does, so that its Close never
+// waits for Copy (except in the small limited copies above, which use its
+// Read and Write).
 //
 // A src that is an *io.LimitedReader around a side Copy splices is honoured
 // and its N updated. Copy waits as [Splice] does. At TCP urgent data, where

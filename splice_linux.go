@@ -39,22 +39,27 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			return 0, err
 		}
 		var (
-			n          int
-			errno, err error
-			parked     bool
+			n                   int
+			errno, callErr, err error
+			parked              bool
 		)
-		try := func() { n, errno, err = both(op, dst, src, call) }
+		try := func() { n, errno, callErr = both(op, dst, src, call) }
 		if side != nil {
 			events := eventsOf(side, src)
 			parked, err = side.await(op, events, func(fd int) bool {
 				try()
-				// An EAGAIN from a pipe means it is not ready; any other
-				// kind is asked, since a socket at urgent data says EAGAIN
-				// while it polls ready, and parking then would be for ever.
-				return err != nil || errno != unix.EAGAIN || side.kind != kindPipe && ready(fd, events)
+				// An EAGAIN while side polls ready is not side's: parked,
+				// the call would wait for ever for an edge that never
+				// comes. The other side is then not so steady after all
+				// (a socket at urgent data; a tracefs or procfs file that
+				// answers EAGAIN), and the stall path below deals with it.
+				return callErr != nil || errno != unix.EAGAIN || ready(fd, events)
 			})
 		} else {
 			try()
+		}
+		if err == nil {
+			err = callErr
 		}
 		switch {
 		case err != nil:
@@ -65,6 +70,8 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			return 0, errRefused
 		case errno == nil:
 			return int64(n), nil
+		case errno == unix.EAGAIN && nonblock && src.atMark():
+			return 0, errRefused // not a plain EAGAIN: polling will not help
 		case errno != unix.EAGAIN || nonblock:
 			if errno == unix.EINVAL && op == "splice" && dst.flags&unix.O_APPEND != 0 {
 				return 0, fmt.Errorf("pipe: splice: destination %s was opened with O_APPEND: %w",
@@ -168,7 +175,7 @@ func refuse(op string, d, s *fdConn) error {
 		case side.mayBlock() && side.listening():
 			why, errno = "is a listening socket", unix.ENOTCONN
 		case side == d && d.mayBlock():
-			why = "is a blocking socket or terminal, into which splice(2) would sleep with the pipe locked until it took everything, whatever Close or deadlines say (use Copy, or SetNonblock(f, true) first)"
+			why = "is blocking (a socket, terminal or device without O_NONBLOCK), into which splice(2) would sleep with the pipe locked until it took everything, whatever Close or deadlines say (use Copy, or SetNonblock(f, true) first)"
 		default:
 			continue
 		}

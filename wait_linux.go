@@ -204,7 +204,9 @@ type stallGuard int
 const stallMax = 8 * time.Millisecond
 
 func (g *stallGuard) pause() {
-	*g++
+	if *g < 8 { // enough to reach stallMax, never enough to overflow
+		*g++
+	}
 	if *g > 1 {
 		time.Sleep(min(time.Millisecond<<(*g-2), stallMax))
 	}
