@@ -410,3 +410,60 @@ func TestSpliceRefusesMessageSockets(t *testing.T) {
 		})
 	}
 }
+
+// TestClosedSteadySideIsNoEOF: a Splice from a regular file waits on the
+// full destination pipe; the file is closed meanwhile. Once the pipe has
+// room, the Splice reports the closed file, not end of file.
+func TestClosedSteadySideIsNoEOF(t *testing.T) {
+	src := fileWith(t, []byte("data"))
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	fill(t, w)
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := pipe.Splice(w, src, 4, 0)
+		done <- result{n, err}
+	}()
+	waitBlocked(t, "pipe.Splice(")
+	src.Close()
+	drainForever(t, r)
+	select {
+	case res := <-done:
+		if !errors.Is(res.err, os.ErrClosed) {
+			t.Errorf("Splice from a file closed while it waited = %d, %v; want os.ErrClosed", res.n, res.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Splice did not return once the destination had room")
+	}
+}
+
+// TestSpliceNonblockAtUrgentData: with SPLICE_F_NONBLOCK, the stop at TCP
+// urgent data is not a plain EAGAIN (polling would say ready, and a caller
+// that polls and retries would spin): the error says why.
+func TestSpliceNonblockAtUrgentData(t *testing.T) {
+	peer, sock := tcpPair(t)
+	sendUrgent(t, peer)
+	_, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	var total int64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		n, err := pipe.Splice(w, sock, 100, pipe.SPLICE_F_NONBLOCK)
+		total += n
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, syscall.EAGAIN) && strings.Contains(err.Error(), "urgent"):
+			if total != 3 {
+				t.Errorf("Splice stopped at urgent data after %d bytes; want 3", total)
+			}
+			return
+		case errors.Is(err, syscall.EAGAIN) && total < 3:
+			time.Sleep(time.Millisecond) // "abc" not there yet
+			continue
+		}
+		t.Fatalf("Splice(SPLICE_F_NONBLOCK) after %d bytes: %v; want an EAGAIN naming urgent data", total, err)
+	}
+	t.Fatal("Splice(SPLICE_F_NONBLOCK) never reported the urgent data")
+}
