@@ -134,17 +134,20 @@ func checkNoLeak(t *testing.T, what string, f func()) {
 	r.Close()
 	w.Close()
 	// The standard library keeps a pool of pipes for its own splicing
-	// (io.Copy between sockets and files), which a GC empties by closing
-	// them from finalizers: collect until the open descriptors stop
-	// changing, so that no such close lands during f.
+	// (io.Copy between sockets and files), and Copy one of its own, which
+	// a GC empties by closing them from finalizers and cleanups: collect
+	// until the open descriptors stay the same three rounds in a row, so
+	// that no such close lands during f.
 	runtime.GC() // a sync.Pool lets go of its items in the second collection
 	before := openFDs()
-	for range 20 {
+	for stable := 0; stable < 3; {
 		runtime.GC()
-		time.Sleep(time.Millisecond) // finalizers run on their own goroutine
+		time.Sleep(5 * time.Millisecond) // finalizers and cleanups run on goroutines of their own
 		now := openFDs()
 		if slices.Equal(before, now) {
-			break
+			stable++
+		} else {
+			stable = 0
 		}
 		before = now
 	}
