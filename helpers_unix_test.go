@@ -140,7 +140,7 @@ func checkNoLeak(t *testing.T, what string, f func()) {
 	// that no such close lands during f.
 	runtime.GC() // a sync.Pool lets go of its items in the second collection
 	before := openFDs()
-	for stable := 0; stable < 3; {
+	for stable, round := 0, 0; stable < 3 && round < 200; round++ {
 		runtime.GC()
 		time.Sleep(5 * time.Millisecond) // finalizers and cleanups run on goroutines of their own
 		now := openFDs()
