@@ -130,7 +130,7 @@ func TestAttackCopyIntoAppendSetLater(t *testing.T) {
 // lock holding its file, so the pipe's Close waits too.
 func TestAttackSpliceIntoBlockingSocketSleeps(t *testing.T) {
 	t.Run("unix/SPLICE_F_NONBLOCK", func(t *testing.T) {
-		a, b := blockingSocketPair(t)
+		a, b := blockingSocketpair(t)
 		if err := control(a, func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096) }); err != nil {
 			t.Fatal(err)
 		}

@@ -214,19 +214,6 @@ func TestUrgentDataOnSocketFile(t *testing.T) {
 	})
 }
 
-// blockingSocketPair returns a Unix stream socket pair as *os.Files whose
-// descriptors are blocking, outside the runtime poller.
-func blockingSocketPair(t testing.TB) (a, b *os.File) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b = os.NewFile(uintptr(fds[0]), "sock-a"), os.NewFile(uintptr(fds[1]), "sock-b")
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
-}
-
 // inPollerBlocking returns one end of a TCP connection as an *os.File in
 // the runtime poller whose descriptor is blocking (File, then SetNonblock
 // false), and the other end.
@@ -249,7 +236,7 @@ func TestSpliceNonblockNeverWaits(t *testing.T) {
 	}
 	sides := []side{
 		{"blocking", func(t *testing.T) (*os.File, func()) {
-			a, b := blockingSocketPair(t)
+			a, b := blockingSocketpair(t)
 			return a, func() { b.Close() }
 		}},
 		{"in-poller-blocking", func(t *testing.T) (*os.File, func()) {
