@@ -105,11 +105,7 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		if limited && lr.N < int64(chunk) {
 			chunk = int(lr.N)
 		}
-		n, err := transfer("splice", d, s, 0, func(dfd, sfd int) (int, error) {
-			// No SPLICE_F_MORE: on a socket it would hold back the last bytes.
-			m, err := unix.Splice(sfd, nil, dfd, nil, chunk, SPLICE_F_NONBLOCK)
-			return int(m), err
-		})
+		n, err := transfer("splice", d, s, 0, spliceCall(chunk))
 		written += n
 		if limited {
 			lr.N -= n
