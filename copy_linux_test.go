@@ -218,18 +218,8 @@ func TestCopySplices(t *testing.T) {
 // sendUrgent makes c's peer see "abc", urgent data "X", then "def".
 func sendUrgent(t *testing.T, c *net.TCPConn) {
 	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
 	mustWrite(t, c, []byte("abc"))
-	var serr error
-	if err := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), []byte("X"), unix.MSG_OOB, nil)
-		return serr != unix.EAGAIN
-	}); err != nil || serr != nil {
-		t.Fatal(err, serr)
-	}
+	sendOOB(t, c, "X")
 	mustWrite(t, c, []byte("def"))
 }
 

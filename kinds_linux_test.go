@@ -138,17 +138,7 @@ func urgentStream(t *testing.T, peer *net.TCPConn) []byte {
 	t.Helper()
 	a, b := bytes.Repeat([]byte{'a'}, 5000), bytes.Repeat([]byte{'b'}, 5000)
 	mustWrite(t, peer, a)
-	rc, err := peer.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var serr error
-	if err := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), []byte("X"), unix.MSG_OOB, nil)
-		return serr != unix.EAGAIN
-	}); err != nil || serr != nil {
-		t.Fatal(err, serr)
-	}
+	sendOOB(t, peer, "X")
 	mustWrite(t, peer, b)
 	if err := peer.CloseWrite(); err != nil {
 		t.Fatal(err)

@@ -389,17 +389,10 @@ func TestVmspliceWriterOnwardReaders(t *testing.T) {
 	}
 }
 
-// socketConn wraps a socket descriptor as a net.Conn.
+// socketConn wraps a socket descriptor as a net.Conn (see connOf).
 func socketConn(t *testing.T, fd int) *net.UnixConn {
 	t.Helper()
-	f := os.NewFile(uintptr(fd), "socket")
-	c, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c.(*net.UnixConn)
+	return connOf(t, fd).(*net.UnixConn)
 }
 
 func TestVmspliceWriterBadFiles(t *testing.T) {
