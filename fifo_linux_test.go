@@ -16,17 +16,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestOpenFIFOReaderHangUp checks that on Linux a reader returns when a
-// writer has come and gone without writing, and then reads end of file.
-func TestOpenFIFOReaderHangUp(t *testing.T) {
+// TestOpenFIFOReaderCameAndWent checks that a reader returns when a writer
+// has come and gone without writing, and then reads end of file.
+func TestOpenFIFOReaderCameAndWent(t *testing.T) {
 	path := newFIFO(t)
 	c := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
-	waitOpened(t, path, 1)
+	waitFIFOWaits(t, 1)
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	notYet(t, c, 50*time.Millisecond, "while a silent writer is connected")
 	unix.Close(fd)
 	r := await(t, c, 5*time.Second)
 	if r.err != nil {
@@ -34,6 +33,93 @@ func TestOpenFIFOReaderHangUp(t *testing.T) {
 	}
 	if n, err := r.f.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("Read after the writer left = %d, %v; want 0, EOF", n, err)
+	}
+}
+
+// TestOpenFIFOHandshake runs the handshake in which each side opens and
+// only then talks: the writer writes only once both opens have returned.
+// With open(2)'s meaning both return, in either order.
+func TestOpenFIFOHandshake(t *testing.T) {
+	for _, writerFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("writerFirst=%v", writerFirst), func(t *testing.T) {
+			path := newFIFO(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			flags := []int{os.O_RDONLY, os.O_WRONLY}
+			if writerFirst {
+				flags = []int{os.O_WRONLY, os.O_RDONLY}
+			}
+			first := goOpenFIFO(t, ctx, path, flags[0])
+			waitFIFOWaits(t, 1)
+			f, err := pipe.OpenFIFO(ctx, path, flags[1])
+			if err != nil {
+				t.Fatalf("second open: %v", err)
+			}
+			defer f.Close()
+			r1 := await(t, first, 5*time.Second)
+			if r1.err != nil {
+				t.Fatalf("first open: %v", r1.err)
+			}
+			r, w := r1.f, f
+			if writerFirst {
+				r, w = f, r1.f
+			}
+			if _, err := w.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			if got, err := io.ReadAll(r); string(got) != "hello" || err != nil {
+				t.Errorf("read %q, %v; want hello", got, err)
+			}
+		})
+	}
+}
+
+// TestOpenFIFOSilentShellWriter has a shell open the FIFO for writing and
+// then wait without writing: the reader returns, before or after the
+// shell's open, and reads end of file once the shell exits.
+func TestOpenFIFOSilentShellWriter(t *testing.T) {
+	needProgram(t, "sh")
+	for _, readerFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("readerFirst=%v", readerFirst), func(t *testing.T) {
+			path := newFIFO(t)
+			sh := exec.CommandContext(t.Context(), "sh", "-c", `exec 3>"$1"; cat >/dev/null`, "sh", path)
+			stdin, err := sh.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			var c chan result
+			if readerFirst {
+				c = goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
+				waitFIFOWaits(t, 1)
+				if err := sh.Start(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := sh.Start(); err != nil {
+					t.Fatal(err)
+				}
+				waitProcessBlocked(t, sh.Process.Pid) // in open(2), most likely
+				c = goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
+			}
+			r := await(t, c, 5*time.Second)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			r.f.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if n, err := r.f.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("Read while the shell waits = %d, %v; want os.ErrDeadlineExceeded", n, err)
+			}
+			r.f.SetReadDeadline(time.Time{})
+			stdin.Close()
+			if err := sh.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := r.f.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Errorf("Read after the shell exited = %d, %v; want 0, EOF", n, err)
+			}
+		})
 	}
 }
 

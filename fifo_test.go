@@ -37,7 +37,7 @@ func TestMkfifoBadMode(t *testing.T) {
 
 func TestOpenFIFOBadFlag(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fifo")
-	for _, flag := range []int{-1, os.O_RDONLY | os.O_CREATE, os.O_WRONLY | os.O_APPEND, os.O_RDWR | os.O_EXCL} {
+	for _, flag := range []int{-1, os.O_EXCL, os.O_WRONLY | os.O_APPEND, os.O_RDWR | os.O_EXCL, os.O_RDONLY | os.O_CREATE | os.O_TRUNC} {
 		if f, err := pipe.OpenFIFO(context.Background(), path, flag); !errors.Is(err, syscall.EINVAL) || f != nil {
 			t.Errorf("OpenFIFO with flag %#x: %v, %v; want EINVAL", flag, f, err)
 		}

@@ -126,6 +126,16 @@ func openCount(id [2]uint64) int {
 	return n
 }
 
+// waitFIFOWaits waits until n goroutines are parked in OpenFIFO.
+func waitFIFOWaits(t testing.TB, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); waitingCount("pipe.OpenFIFO(") < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines waiting in OpenFIFO after 10s; want %d", waitingCount("pipe.OpenFIFO("), n)
+		}
+	}
+}
+
 // waitOpened waits until this process holds n descriptors for the FIFO at
 // path: the sign that that many OpenFIFO readers are waiting on it.
 func waitOpened(t testing.TB, path string, n int) {
@@ -186,7 +196,7 @@ func TestOpenFIFOBadInput(t *testing.T) {
 				}
 			}
 		}
-		for _, flag := range []int{-1, 3, os.O_WRONLY | os.O_CREATE, os.O_WRONLY | os.O_TRUNC, os.O_RDONLY | syscall.O_NONBLOCK} {
+		for _, flag := range []int{-1, 3, os.O_WRONLY | os.O_EXCL, os.O_WRONLY | os.O_TRUNC, os.O_RDONLY | syscall.O_NONBLOCK} {
 			if _, err := pipe.OpenFIFO(ctx, fifo, flag); !errors.Is(err, syscall.EINVAL) {
 				t.Errorf("flag %#x: %v; want EINVAL", flag, err)
 			}
@@ -356,16 +366,37 @@ func TestOpenFIFOGoPeers(t *testing.T) {
 	}
 }
 
-// TestOpenFIFOReaderWaitsForData checks that a reader does not return while
-// no writer has shown itself, nor for a writer that has connected without
-// writing, and returns at its first byte.
-func TestOpenFIFOReaderWaitsForData(t *testing.T) {
+// TestOpenFIFOReaderSilentWriter checks what a reader waits for: a writer,
+// not another reader, and on Linux not data either: a writer that has
+// connected and written nothing is enough, as for open(2). Elsewhere the
+// first byte is.
+func TestOpenFIFOReaderSilentWriter(t *testing.T) {
 	path := newFIFO(t)
 	c := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
-	waitOpened(t, path, 1)
+	waitFIFOWaits(t, 1)
 	notYet(t, c, 100*time.Millisecond, "with no writer")
+	// A second reader raises inotify's IN_OPEN as a writer does.
+	r2, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notYet(t, c, 100*time.Millisecond, "for a second reader")
+	unix.Close(r2)
 	w := openFIFO(t, t.Context(), path, os.O_WRONLY) // at once: the reader is there
-	notYet(t, c, 100*time.Millisecond, "for a writer that wrote nothing")
+	if !linux {
+		notYet(t, c, 100*time.Millisecond, "for a writer that wrote nothing")
+	} else {
+		r := await(t, c, 5*time.Second)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		// Connected, nothing written: Read waits rather than end of file.
+		r.f.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, err := r.f.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Read before any byte = %d, %v; want os.ErrDeadlineExceeded", n, err)
+		}
+		r.f.SetReadDeadline(time.Time{})
+	}
 	if _, err := w.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -400,13 +431,7 @@ func TestOpenFIFOCancel(t *testing.T) {
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				c := goOpenFIFO(t, ctx, path, flag)
-				if flag == os.O_RDONLY {
-					waitBlocked(t, "pipe.OpenFIFO(")
-				} else {
-					// Nothing shows a writer retrying: give it time to reach
-					// the longest pause between tries.
-					notYet(t, c, 100*time.Millisecond, "with no reader")
-				}
+				waitFIFOWaits(t, 1)
 				start := time.Now()
 				cancel()
 				r := await(t, c, 5*time.Second)
@@ -721,15 +746,17 @@ func helperFIFOWaits() int {
 			errc <- exchange(open, path, flag)
 		}()
 	}
-	// Let every waiter wait: the readers block where they can be seen (and
-	// os.OpenFile's run out of threads here); the writers retry unseen.
+	// Let every waiter wait (os.OpenFile's run out of threads here).
 	frame := "pipe.OpenFIFO("
 	if mode == "openfile" {
 		frame = "os.OpenFile("
 	}
-	for deadline := time.Now().Add(10 * time.Second); blockedCount(frame) < n/2; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); waitingCount(frame) < n; time.Sleep(time.Millisecond) {
+		if mode == "openfile" && blockedCount(frame) >= n/2 {
+			break // os.OpenFile's writers are not seen: their readers hold no thread
+		}
 		if time.Now().After(deadline) {
-			return fail("only %d of %d readers blocked within 10s", blockedCount(frame), n/2)
+			return fail("only %d of %d waits parked within 10s", waitingCount(frame), n)
 		}
 	}
 	// Peers: a writer for each reader, a reader for each writer.

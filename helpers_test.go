@@ -200,6 +200,18 @@ func second[T any](_ T, err error) error { return err }
 // runtime poller ("IO wait") or in a system call, with frame (such as
 // "pipe.Splice(") on their stack.
 func blockedCount(frame string) int {
+	return countStacks(frame, "[IO wait", "[syscall")
+}
+
+// waitingCount is blockedCount counting also goroutines parked in a
+// select, where OpenFIFO waits for a FIFO's other side.
+func waitingCount(frame string) int {
+	return countStacks(frame, "[IO wait", "[syscall", "[select")
+}
+
+// countStacks returns how many goroutines have frame on their stack and a
+// header (such as "goroutine 7 [IO wait]:") holding one of states.
+func countStacks(frame string, states ...string) int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -212,8 +224,11 @@ func blockedCount(frame string) int {
 	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		header, _, _ := strings.Cut(g, "\n")
-		if (strings.Contains(header, "[IO wait") || strings.Contains(header, "[syscall")) && strings.Contains(g, frame) {
-			count++
+		for _, state := range states {
+			if strings.Contains(header, state) && strings.Contains(g, frame) {
+				count++
+				break
+			}
 		}
 	}
 	return count
