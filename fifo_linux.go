@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 	"unsafe"
@@ -48,9 +49,9 @@ const rdwrFIFO = true
 // about 4% of a core at the longest tick, and a writer connects to a
 // blocking reader within fifoTickMax plus one round of tries.
 const (
-	fifoTickMin = 20 * time.Millisecond
-	fifoTickMax = 80 * time.Millisecond
-	fifoTickPer = 80 * time.Microsecond
+	fifoTickMin = 25 * time.Millisecond
+	fifoTickMax = 95 * time.Millisecond
+	fifoTickPer = 95 * time.Microsecond
 )
 
 // fifoWatchMask selects the inotify events that matter: an open, and the
@@ -62,6 +63,7 @@ const fifoWatchMask = unix.IN_OPEN | unix.IN_ATTRIB | unix.IN_MOVE_SELF | unix.I
 var fifos = fifoWaits{
 	entries: make(map[fifoKey]*fifoEntry),
 	watches: make(map[int32]*fifoWatch),
+	dirs:    make(map[string]*fifoDir),
 	inFD:    -1,
 	scratch: [2]int{-1, -1},
 }
@@ -72,6 +74,8 @@ type fifoWaits struct {
 	mu      sync.Mutex
 	entries map[fifoKey]*fifoEntry
 	watches map[int32]*fifoWatch // by watch descriptor
+	clocked []*fifoEntry         // the entries the clock pokes
+	dirs    map[string]*fifoDir
 	in      *os.File             // the inotify instance, or nil
 	inFD    int                  // in's descriptor, for inotify_add_watch and inotify_rm_watch
 	done    chan struct{}        // closed once the goroutine reading in has returned
@@ -97,12 +101,24 @@ type fifoEntry struct {
 	watch   *fifoWatch    // nil without one
 	wake    chan struct{} // closed, and replaced, to wake the waiters
 	dead    bool          // dropped from fifos.entries
+	clk     int           // e's index in fifos.clocked, or -1
 
 	// Writers only.
 	fd   int    // a write end that a try opened for a waiter to take, or -1
 	gen  uint64 // counts the tries that connected
 	err  error  // a try's error other than ENXIO, for every waiter
 	sure bool   // the path names the watched inode, as far as inotify tells
+	dir  *fifoDir
+	base string // the path's last element in dir, or the path if dir is nil
+}
+
+// fifoDir is a directory, opened with O_PATH, in which writers' entries
+// try openat(2): shorter than the whole path, as tries are many. Entries
+// in the same directory share it.
+type fifoDir struct {
+	name string
+	fd   int
+	refs int
 }
 
 // fifoWatch is an inotify watch, which every entry on the same inode
@@ -238,10 +254,19 @@ func (w *fifoWaits) join(path string, writer bool) (*fifoEntry, error) {
 	key := fifoKey{path, writer}
 	e := w.entries[key]
 	if e == nil {
-		e = &fifoEntry{key: key, wake: make(chan struct{}), fd: -1}
+		e = &fifoEntry{key: key, wake: make(chan struct{}), fd: -1, clk: -1}
 		w.entries[key] = e
 		w.watch(e)
 		e.sure = e.watch != nil
+		if writer {
+			e.dir, e.base = w.openDir(filepath.Dir(path)), filepath.Base(path)
+			if e.dir == nil {
+				e.base = path
+			}
+		}
+		if writer || e.watch == nil {
+			w.clock(e)
+		}
 	}
 	e.waiters++
 	w.schedule()
@@ -276,6 +301,14 @@ func (w *fifoWaits) leaveLocked(e *fifoEntry) int {
 func (w *fifoWaits) drop(e *fifoEntry) {
 	e.dead = true
 	delete(w.entries, e.key)
+	w.unclock(e)
+	if d := e.dir; d != nil {
+		e.dir = nil
+		if d.refs--; d.refs == 0 {
+			_ = unix.Close(d.fd) // O_PATH: nothing to flush
+			delete(w.dirs, d.name)
+		}
+	}
 	wa := e.watch
 	if wa == nil {
 		return
@@ -342,6 +375,23 @@ func (w *fifoWaits) unlock() {
 	}
 }
 
+// openDir returns the directory name, opened, or nil if it cannot be.
+func (w *fifoWaits) openDir(name string) *fifoDir {
+	d := w.dirs[name]
+	if d == nil {
+		fd, err := ignoringEINTR(func() (int, error) {
+			return unix.Open(name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		})
+		if err != nil {
+			return nil // tries then take the whole path
+		}
+		d = &fifoDir{name: name, fd: fd}
+		w.dirs[name] = d
+	}
+	d.refs++
+	return d
+}
+
 // watch adds an inotify watch for e's path, or leaves e without one.
 func (w *fifoWaits) watch(e *fifoEntry) {
 	if w.in == nil {
@@ -393,6 +443,7 @@ func (w *fifoWaits) read(in *os.File, done chan struct{}) {
 func (w *fifoWaits) lostInotify() {
 	for _, e := range w.entries {
 		e.watch, e.sure = nil, false
+		w.clock(e)
 		e.broadcast()
 	}
 	clear(w.watches)
@@ -425,6 +476,7 @@ func (w *fifoWaits) event(wd int32, mask uint32) {
 		delete(w.watches, wd)
 		for _, e := range wa.entries {
 			e.watch = nil
+			w.clock(e)
 			e.broadcast()
 		}
 		w.schedule()
@@ -475,11 +527,16 @@ func (e *fifoEntry) open() (int, error) {
 	if !e.sure {
 		return openNonblock(e.key.path, os.O_WRONLY)
 	}
-	var fd int
-	err := whileEINTR(func() (err error) {
-		fd, err = unix.Open(e.key.path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-		return err
+	dir := unix.AT_FDCWD
+	if e.dir != nil {
+		dir = e.dir.fd
+	}
+	fd, err := ignoringEINTR(func() (int, error) {
+		return unix.Openat(dir, e.base, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	})
+	if err == unix.ENXIO {
+		return -1, err // the common answer, and no garbage for it
+	}
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: e.key.path, Err: err}
 	}
@@ -523,54 +580,45 @@ func (w *fifoWaits) probe(fd int) (bool, error) {
 
 // schedule starts the clock if an entry needs it and it is not running.
 func (w *fifoWaits) schedule() {
-	if w.timer != nil {
+	if w.timer != nil || len(w.clocked) == 0 {
 		return
 	}
-	n := 0
-	for _, e := range w.entries {
-		if e.ticks() {
-			n++
-		}
-	}
-	if n == 0 {
-		return
-	}
-	tick := min(max(time.Duration(n)*fifoTickPer, fifoTickMin), fifoTickMax)
+	tick := min(max(time.Duration(len(w.clocked))*fifoTickPer, fifoTickMin), fifoTickMax)
 	w.timer = time.AfterFunc(tick, w.round)
 }
 
-// ticks tells whether e needs the clock: writers, which nothing else tells
-// of a blocking reader, and readers without a watch.
-func (e *fifoEntry) ticks() bool {
-	if e.key.writer {
-		return e.fd < 0 && e.err == nil
+// clock puts e on the clock: a writer, which nothing else tells of a
+// reader blocked in open(2), or a reader without a watch.
+func (w *fifoWaits) clock(e *fifoEntry) {
+	if e.clk < 0 {
+		e.clk = len(w.clocked)
+		w.clocked = append(w.clocked, e)
 	}
-	return e.watch == nil
 }
 
-// round is the clock's tick: it pokes every entry that needs the clock,
-// taking the lock for one entry at a time, so that a waiter's cancel never
-// waits for more than one try.
+// unclock takes e off the clock.
+func (w *fifoWaits) unclock(e *fifoEntry) {
+	if i := e.clk; i >= 0 {
+		last := len(w.clocked) - 1
+		w.clocked[i] = w.clocked[last]
+		w.clocked[i].clk = i
+		w.clocked[last] = nil
+		w.clocked = w.clocked[:last]
+		e.clk = -1
+	}
+}
+
+// round is the clock's tick: it pokes every entry on the clock, in the
+// same order every time, so that each is tried once per tick. It holds the
+// lock throughout, so a waiter's cancel may wait for one round of tries.
 func (w *fifoWaits) round() {
 	w.mu.Lock()
-	var todo []*fifoEntry
-	for _, e := range w.entries {
-		if e.ticks() {
-			todo = append(todo, e)
-		}
+	defer w.mu.Unlock()
+	// Backwards: poke may drop an entry, which moves the last one into
+	// its place.
+	for i := len(w.clocked) - 1; i >= 0; i-- {
+		w.poke(w.clocked[i])
 	}
-	w.mu.Unlock()
-	for _, e := range todo {
-		w.mu.Lock()
-		if !e.dead && e.ticks() {
-			w.poke(e)
-		}
-		w.mu.Unlock()
-	}
-	w.mu.Lock()
 	w.timer = nil
-	if len(w.entries) > 0 {
-		w.schedule()
-	}
-	w.mu.Unlock()
+	w.schedule()
 }
