@@ -76,11 +76,11 @@ type fifoWaits struct {
 	watches map[int32]*fifoWatch // by watch descriptor
 	clocked []*fifoEntry         // the entries the clock pokes
 	dirs    map[string]*fifoDir
-	in      *os.File             // the inotify instance, or nil
-	inFD    int                  // in's descriptor, for inotify_add_watch and inotify_rm_watch
-	done    chan struct{}        // closed once the goroutine reading in has returned
-	scratch [2]int               // the tee probe's scratch pipe while readers wait, else -1s
-	timer   *time.Timer          // the clock, while some entry needs it
+	in      *os.File      // the inotify instance, or nil
+	inFD    int           // in's descriptor, for inotify_add_watch and inotify_rm_watch
+	done    chan struct{} // closed once the goroutine reading in has returned
+	scratch [2]int        // the tee probe's scratch pipe while readers wait, else -1s
+	timer   *time.Timer   // the clock, while some entry needs it
 
 	// An instance stopIfIdle retired, for unlock to close.
 	retired     *os.File
