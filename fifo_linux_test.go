@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -428,5 +429,189 @@ func helperFIFOCosts() int {
 	if failed {
 		return 1
 	}
+	return 0
+}
+
+// inotifyState returns how many inotify instances this process has open
+// and how many watches they hold, from /proc/self/fd and fdinfo.
+func inotifyState(t testing.TB) (instances, watches int) {
+	t.Helper()
+	for _, fd := range openFDs() {
+		link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+		if err != nil || link != "anon_inode:inotify" {
+			continue
+		}
+		instances++
+		info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		watches += strings.Count(string(info), "inotify wd:")
+	}
+	return instances, watches
+}
+
+// TestOpenFIFOOneInotify checks that every waiting open shares one inotify
+// instance, with one watch per FIFO however many wait on it, and that
+// nothing is left once no open waits: 1,000 cancelled waits on one FIFO
+// beside a reader that waits throughout leave one watch, and then none.
+func TestOpenFIFOOneInotify(t *testing.T) {
+	if n, _ := inotifyState(t); n != 0 {
+		t.Fatalf("%d inotify instances open before the test", n)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var cs []chan result
+	readersA, readersB, writersC := newFIFO(t), newFIFO(t), newFIFO(t)
+	for range 10 {
+		cs = append(cs, goOpenFIFO(t, ctx, readersA, os.O_RDONLY), goOpenFIFO(t, ctx, readersB, os.O_RDONLY),
+			goOpenFIFO(t, ctx, writersC, os.O_WRONLY))
+	}
+	waitFIFOWaits(t, 30)
+	if n, w := inotifyState(t); n != 1 || w != 3 {
+		t.Errorf("30 waits on 3 FIFOs: %d inotify instances, %d watches; want 1 and 3", n, w)
+	}
+	cancel()
+	for _, c := range cs {
+		if r := await(t, c, 5*time.Second); !errors.Is(r.err, context.Canceled) {
+			t.Errorf("OpenFIFO: %v; want context.Canceled", r.err)
+		}
+	}
+	if n, w := inotifyState(t); n != 0 {
+		t.Errorf("no wait left: %d inotify instances (%d watches); want none", n, w)
+	}
+
+	stay := goOpenFIFO(t, t.Context(), newFIFO(t), os.O_RDONLY)
+	waitFIFOWaits(t, 1)
+	path := newFIFO(t)
+	for i := range 1000 {
+		ctx, cancel := context.WithCancel(t.Context())
+		c := goOpenFIFO(t, ctx, path, []int{os.O_RDONLY, os.O_WRONLY}[i%2])
+		waitFIFOWaits(t, 2)
+		cancel()
+		if r := await(t, c, 5*time.Second); !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("cycle %d: %v; want context.Canceled", i, r.err)
+		}
+	}
+	if n, w := inotifyState(t); n != 1 || w != 1 {
+		t.Errorf("after 1000 cancelled waits beside one that stays: %d inotify instances, %d watches; want 1 and 1", n, w)
+	}
+	notYet(t, stay, 0, "with no writer")
+}
+
+func init() {
+	helpers["fifo-no-inotify"] = helperFIFONoInotify
+}
+
+// TestOpenFIFOWithoutInotify runs the handshake in a helper that has used
+// up its user's inotify instances (fs.inotify.max_user_instances) first:
+// readers then probe on the writers' clock, and both sides still meet. The
+// helper runs as user nobody, whose instances nothing else needs.
+func TestOpenFIFOWithoutInotify(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start a helper as another user")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	// nobody cannot reach the test binary in the build cache: copy it.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(dir, "helper")
+	if err := os.WriteFile(helper, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), helper, dir)
+	cmd.Env = append(os.Environ(), helperEnv+"=fifo-no-inotify", "GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("helper as nobody: %v", err)
+	}
+}
+
+// helperFIFONoInotify takes every inotify instance it can, then has a
+// reader meet a silent writer and a writer meet a non-blocking reader, in
+// FIFOs made in os.Args[1].
+func helperFIFONoInotify() int {
+	var held []int
+	for len(held) < 1<<16 {
+		fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+		if err != nil {
+			break
+		}
+		held = append(held, fd)
+	}
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	fmt.Printf("holding %d inotify instances\n", len(held))
+	if _, err := unix.InotifyInit1(unix.IN_CLOEXEC); err == nil {
+		fmt.Println("inotify instances are not used up")
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A reader and a writer that connects without writing.
+	path := filepath.Join(os.Args[1], "r")
+	done := make(chan error, 1)
+	go func() {
+		f, err := pipe.OpenFIFO(ctx, path, os.O_RDONLY|os.O_CREATE)
+		if err == nil {
+			f.Close()
+		}
+		done <- err
+	}()
+	for waitingCount("pipe.OpenFIFO(") < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer unix.Close(fd)
+	start := time.Now()
+	if err := <-done; err != nil {
+		fmt.Println("reader:", err)
+		return 1
+	}
+	fmt.Printf("the reader returned %v after a silent writer connected\n", time.Since(start))
+	// A writer and a reader that opens without blocking.
+	path = filepath.Join(os.Args[1], "w")
+	go func() {
+		f, err := pipe.OpenFIFO(ctx, path, os.O_WRONLY|os.O_CREATE)
+		if err == nil {
+			f.Close()
+		}
+		done <- err
+	}()
+	for waitingCount("pipe.OpenFIFO(") < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	rfd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer unix.Close(rfd)
+	start = time.Now()
+	if err := <-done; err != nil {
+		fmt.Println("writer:", err)
+		return 1
+	}
+	fmt.Printf("the writer connected %v after the reader\n", time.Since(start))
 	return 0
 }

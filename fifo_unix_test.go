@@ -797,3 +797,98 @@ func exchange(open func(string, int) (*os.File, error), path string, flag int) e
 	}
 	return err
 }
+
+// TestOpenFIFOCreate checks os.O_CREATE: a missing path becomes a FIFO with
+// mode 0o600 less the umask, an existing FIFO is used as it is, anything
+// else is refused and left untouched, and O_EXCL refuses an existing path.
+func TestOpenFIFOCreate(t *testing.T) {
+	dir := t.TempDir()
+	// open returns OpenFIFO's error after a wait of at most 20 ms: no peer
+	// ever comes, so a FIFO it accepts times out.
+	open := func(path string, flag int) error {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		f, err := pipe.OpenFIFO(ctx, path, flag)
+		if f != nil {
+			t.Errorf("OpenFIFO(%s, %#x) returned a file with no peer", path, flag)
+			f.Close()
+		}
+		return err
+	}
+	umask := unix.Umask(0)
+	unix.Umask(umask)
+	checkNoLeak(t, "OpenFIFO with O_CREATE", func() {
+		for _, flag := range []int{os.O_RDONLY, os.O_WRONLY} {
+			path := filepath.Join(dir, fmt.Sprint("new", flag))
+			if err := open(path, flag|os.O_CREATE); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("flag %#x|O_CREATE, missing path: %v; want to wait for a peer", flag, err)
+			}
+			fi, err := os.Lstat(path)
+			if err != nil || fi.Mode() != os.ModeNamedPipe|0o600&^os.FileMode(umask) {
+				t.Fatalf("O_CREATE made %v, %v; want a FIFO with mode %v", fi, err, 0o600&^os.FileMode(umask))
+			}
+			// Again, on the FIFO now there: the same inode.
+			id := fifoID(t, path)
+			if err := open(path, flag|os.O_CREATE); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("flag %#x|O_CREATE, existing FIFO: %v; want to wait for a peer", flag, err)
+			}
+			if fifoID(t, path) != id {
+				t.Errorf("O_CREATE replaced an existing FIFO")
+			}
+			if err := open(path, flag|os.O_CREATE|os.O_EXCL); !errors.Is(err, os.ErrExist) {
+				t.Errorf("flag %#x|O_CREATE|O_EXCL, existing FIFO: %v; want os.ErrExist", flag, err)
+			}
+			path = filepath.Join(dir, fmt.Sprint("excl", flag))
+			if err := open(path, flag|os.O_CREATE|os.O_EXCL); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("flag %#x|O_CREATE|O_EXCL, missing path: %v; want to wait for a peer", flag, err)
+			}
+			if err := open(filepath.Join(dir, "missing", "fifo"), flag|os.O_CREATE); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("flag %#x|O_CREATE in a missing directory: %v; want os.ErrNotExist", flag, err)
+			}
+		}
+		regular := filepath.Join(dir, "regular")
+		if err := os.WriteFile(regular, []byte("keep me"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		flags := []int{os.O_RDONLY, os.O_WRONLY}
+		if linux {
+			flags = append(flags, os.O_RDWR)
+		}
+		for _, flag := range flags {
+			for _, path := range []string{regular, dir} {
+				if err := open(path, flag|os.O_CREATE); !errors.Is(err, syscall.EINVAL) || !strings.Contains(err.Error(), "not a FIFO") {
+					t.Errorf("flag %#x|O_CREATE, %s: %v; want not a FIFO", flag, path, err)
+				}
+			}
+		}
+		if b, err := os.ReadFile(regular); string(b) != "keep me" || err != nil {
+			t.Errorf("the regular file holds %q, %v; want keep me", b, err)
+		}
+		if fi, err := os.Stat(regular); err != nil || fi.Mode() != 0o640&^os.FileMode(umask) {
+			t.Errorf("the regular file's mode is now %v, %v", fi.Mode(), err)
+		}
+	})
+}
+
+// TestOpenFIFOContextBeatsVanishedPath cancels waiting opens and removes
+// their FIFO at the same moment: the error is the context's, never the
+// missing path's, on either side.
+func TestOpenFIFOContextBeatsVanishedPath(t *testing.T) {
+	for i := range 40 {
+		flag := []int{os.O_RDONLY, os.O_WRONLY}[i%2]
+		path := newFIFO(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		c := goOpenFIFO(t, ctx, path, flag)
+		waitFIFOWaits(t, 1)
+		if i%4 < 2 {
+			cancel()
+			os.Remove(path)
+		} else {
+			os.Remove(path)
+			cancel()
+		}
+		if r := await(t, c, 5*time.Second); !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("round %d, flag %#x: %v; want context.Canceled", i, flag, r.err)
+		}
+	}
+}
