@@ -167,11 +167,15 @@ func (p *Pipeline) Start() error {
 // its ends): the commands before it are killed and reaped, and those after
 // it, never to be started, lose their ends.
 func (p *Pipeline) abort(i int) {
+	// Kill them all before reaping any, so that each dies of the kill
+	// rather than of what a neighbour's death does to its pipes.
 	for _, c := range p.cmds[:i] {
 		// Kill fails only for a process that has exited already, which
-		// Wait reaps all the same; Wait's error is the kill's.
+		// Wait reaps all the same.
 		_ = c.Process.Kill()
-		_ = c.Wait()
+	}
+	for _, c := range p.cmds[:i] {
+		_ = c.Wait() // the kill's error
 	}
 	for _, c := range p.cmds[i+1:] {
 		c.closeChildEnds()
