@@ -250,7 +250,9 @@ func TestPipelineContextCancel(t *testing.T) {
 			start := time.Now()
 			cancel()
 			err := p.Wait()
-			if d := time.Since(start); d > 500*time.Millisecond {
+			d := time.Since(start)
+			t.Logf("Wait returned %v after the cancel", d)
+			if d > 500*time.Millisecond {
 				t.Errorf("Wait returned %v after the cancel; want within 500ms", d)
 			}
 			if !errors.Is(err, context.Canceled) || !killedBy(err, syscall.SIGKILL) ||
@@ -307,6 +309,25 @@ func TestPipelineConcurrent(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPipelineWaitTwiceAtOnce calls Wait from two goroutines at once: one
+// waits and succeeds, the other fails at once with a misuse error.
+func TestPipelineWaitTwiceAtOnce(t *testing.T) {
+	needProgram(t, "sleep", "cat")
+	p := newPipeline(t, command(t, "sleep", "0.3"), command(t, "cat"))
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 2)
+	for range 2 {
+		go func() { errc <- p.Wait() }()
+	}
+	first := <-errc
+	checkMisuse(t, "the Wait that returned first", first, "Wait was already called")
+	if err := <-errc; err != nil {
+		t.Errorf("the other Wait: %v", err)
+	}
 }
 
 // TestPipelineOneCommand runs a pipeline of a single command.
