@@ -140,8 +140,8 @@ func (p *Pipeline) usable(what string) error {
 //	pipe: command 2 of 3 (gunzipp): exec: "gunzipp": executable file not found in $PATH
 //
 // (errors.Is(err, exec.ErrNotFound) holds). The ends the caller holds stay
-// open; the commands left see end of file and EPIPE, and a later Wait
-// returns the same error at once.
+// open, with no command at their other side: reads see end of file and
+// writes fail with EPIPE. A later Wait returns the same error at once.
 func (p *Pipeline) Start() error {
 	if p == nil || len(p.cmds) == 0 {
 		return misuse("Start of a Pipeline not made by NewPipeline")
