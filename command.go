@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"time"
 )
 
 // Cmd is an [exec.Cmd] whose pipes come from this package: the child's end of
@@ -24,26 +25,55 @@ import (
 // never closes the parent's ends, so reading standard output to end of file
 // after Wait is allowed.
 //
+// exec.Cmd's WaitDelay bounds how long the parent's ends made by this
+// package can keep waiting once the command is over, as it bounds exec's own
+// pipes (golang/go#23019, #50436): when the context of a Cmd made by
+// [CommandContext] is done, or when Wait has reaped the command, whichever
+// comes first, the deadline of each of those ends is set to WaitDelay later
+// (with SetDeadline, replacing one you set), so that a Read or Write still
+// waiting then, on a grandchild that inherited the pipe and lives on, returns
+// [os.ErrDeadlineExceeded], and so does any later one. Read what you need
+// within WaitDelay of Wait, or leave WaitDelay zero: then nothing touches
+// the ends. The context is watched only from a successful Start until Wait
+// returns, by [context.AfterFunc]; after Wait nothing of the command runs.
+// (exec also uses WaitDelay as it documents: to kill the process if it
+// outlives its context by that long, and to close the pipes exec makes
+// itself for a Stdin, Stdout or Stderr that is not an *os.File.)
+//
 // Every other field and method is exec.Cmd's. Calling the embedded
 // exec.Cmd's own Start, Run, Output or CombinedOutput (c.Cmd.Start()) skips
-// the closing: the parent then keeps the child's ends open, so its reads do
-// not see end of file nor its writes EPIPE (a later c.Start closes them and
-// returns exec's "already started"). exec.Cmd's WaitDelay does not close the
-// parent's ends either; use their deadlines. Like an exec.Cmd, a Cmd is not
-// safe for concurrent use and cannot be reused after Start.
+// the closing and WaitDelay's deadlines: the parent then keeps the child's
+// ends open, so its reads do not see end of file nor its writes EPIPE (a
+// later c.Start closes them and returns exec's "already started"). Like an
+// exec.Cmd, a Cmd is not safe for concurrent use and cannot be reused after
+// Start.
 //
 // On Windows and Plan 9 the pipes are os.Pipe's: blocking at both ends, so
-// the parent's ends take no deadlines. js and wasip1 have no pipes: the pipe
-// methods and Chain give an error matching [errors.ErrUnsupported].
+// the parent's ends take no deadlines, and WaitDelay leaves them alone. js
+// and wasip1 have no pipes: the pipe methods, Chain and [NewPipeline] give an
+// error matching [errors.ErrUnsupported].
 type Cmd struct {
 	*exec.Cmd
 
 	// childEnds are the pipe ends handed to the child through Stdin,
 	// Stdout, Stderr and ExtraFiles; Start closes them in the parent.
 	childEnds []*os.File
+	// ends are the parent's ends handed to the caller by StdinPipe,
+	// StdoutPipe, StderrPipe and ExtraPipe, which WaitDelay applies to.
+	ends []*os.File
+	// ctx is CommandContext's context: the one exec.Cmd watches, which
+	// it does not show.
+	ctx context.Context
+	// watch applies WaitDelay to ends from a successful Start to Wait.
+	watch *endsWatch
 	// started is set by Start, even when it fails, as exec.Cmd refuses a
-	// second Start even after a failed one.
+	// second Start even after a failed one, and by a Pipeline whose Start
+	// failed before this command's turn.
 	started bool
+	// chained is set by Chain, pipeline by NewPipeline. A command in a
+	// Pipeline belongs to it: Chain and another NewPipeline refuse it.
+	chained  bool
+	pipeline *Pipeline
 }
 
 // Command returns a [Cmd] to run the named program with the given arguments,
@@ -53,7 +83,8 @@ func Command(name string, arg ...string) *Cmd {
 }
 
 // CommandContext is like [Command] but uses [exec.CommandContext]: the
-// process is killed when ctx is done before it exits on its own. A nil ctx
+// process is killed when ctx is done before it exits on its own, and the
+// Cmd's WaitDelay applies to its pipe ends from then on (see [Cmd]). A nil ctx
 // gives a Cmd whose Start fails with an error matching [os.ErrInvalid],
 // where exec.CommandContext would panic.
 func CommandContext(ctx context.Context, name string, arg ...string) *Cmd {
@@ -62,7 +93,7 @@ func CommandContext(ctx context.Context, name string, arg ...string) *Cmd {
 		c.Err = misuse("CommandContext with a nil Context")
 		return &Cmd{Cmd: c}
 	}
-	return &Cmd{Cmd: exec.CommandContext(ctx, name, arg...)}
+	return &Cmd{Cmd: exec.CommandContext(ctx, name, arg...), ctx: ctx}
 }
 
 // StdinPipe returns the write end of a pipe whose read end becomes the
@@ -111,6 +142,7 @@ func (c *Cmd) streamPipe(stream string, isSet, childReads bool, set func(child *
 	}
 	set(child)
 	c.childEnds = append(c.childEnds, child)
+	c.ends = append(c.ends, parent)
 	return parent, nil
 }
 
@@ -137,6 +169,7 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 	}
 	c.ExtraFiles = append(c.ExtraFiles, child)
 	c.childEnds = append(c.childEnds, child)
+	c.ends = append(c.ends, parent)
 	return parent, 3 + len(c.ExtraFiles) - 1, nil
 }
 
@@ -158,15 +191,30 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 // refusal is os/exec's idiom b.Stdin, _ = a.StdoutPipe(), whose end here is
 // the parent's: connect commands with [Chain] instead, or call
 // [SetNonblock](f, false) on a file meant for the child.
+//
+// A second Start gives an error matching [os.ErrInvalid].
 func (c *Cmd) Start() error {
 	if c == nil || c.Cmd == nil {
 		return misuse("Start of a Cmd with no exec.Cmd")
+	}
+	if c.started {
+		return misuse("Start: already started")
 	}
 	c.started = true
 	err := c.checkChildFiles()
 	if err == nil {
 		err = c.Cmd.Start()
 	}
+	c.closeChildEnds()
+	if err == nil {
+		c.watch = watchEnds(c.ctx, c.ends, c.WaitDelay)
+	}
+	c.ends = nil
+	return err
+}
+
+// closeChildEnds closes the parent's copies of the child's ends.
+func (c *Cmd) closeChildEnds() {
 	for _, f := range c.childEnds {
 		// The child has its own copy now, or never will: ours only keeps
 		// the pipe open. Close cannot fail on a pipe that nothing else
@@ -174,7 +222,6 @@ func (c *Cmd) Start() error {
 		_ = f.Close()
 	}
 	c.childEnds = nil
-	return err
 }
 
 // checkChildFiles refuses an *os.File among the child's standard streams
@@ -202,12 +249,73 @@ func (c *Cmd) checkChildFiles() error {
 }
 
 // Wait is exec.Cmd's Wait, with a clear error instead of a panic for a Cmd
-// with no exec.Cmd.
+// with no exec.Cmd. Once it has reaped the command it stops watching the
+// context and, with a WaitDelay, sets the deadlines of the parent's ends
+// (see [Cmd]); it closes none of them.
 func (c *Cmd) Wait() error {
 	if c == nil || c.Cmd == nil {
 		return misuse("Wait of a Cmd with no exec.Cmd")
 	}
-	return c.Cmd.Wait()
+	err := c.Cmd.Wait()
+	if w := c.watch; w != nil && c.ProcessState != nil {
+		c.watch = nil
+		w.reaped()
+	}
+	return err
+}
+
+// endsWatch applies a started command's WaitDelay to the parent's ends: it
+// sets their deadlines delay after the context is done or the command has
+// been reaped, whichever comes first.
+type endsWatch struct {
+	ends  []*os.File
+	delay time.Duration
+	// stop is context.AfterFunc's, nil without a context; done is closed
+	// once expire, which AfterFunc runs, has set the deadlines.
+	stop func() bool
+	done chan struct{}
+}
+
+// watchEnds returns the watch for a command just started with ctx (nil for
+// none) and the parent's ends, or nil when there is nothing to do: no
+// WaitDelay, no ends, or ends that take no deadlines on this platform.
+func watchEnds(ctx context.Context, ends []*os.File, delay time.Duration) *endsWatch {
+	if delay <= 0 || len(ends) == 0 || !endsTakeDeadlines {
+		return nil
+	}
+	w := &endsWatch{ends: ends, delay: delay}
+	if ctx != nil {
+		w.done = make(chan struct{})
+		w.stop = context.AfterFunc(ctx, w.expire)
+	}
+	return w
+}
+
+// expire runs once the context is done: the ends stop waiting delay later.
+func (w *endsWatch) expire() {
+	setDeadlines(w.ends, time.Now().Add(w.delay))
+	close(w.done)
+}
+
+// reaped ends the watch once Wait has reaped the command: it stops the
+// context's AfterFunc, or waits until expire has run, so that nothing of
+// the watch runs afterwards; and it sets the deadlines unless expire has
+// set earlier ones.
+func (w *endsWatch) reaped() {
+	if w.stop != nil && !w.stop() {
+		<-w.done // expire has started: the context ended first
+		return
+	}
+	setDeadlines(w.ends, time.Now().Add(w.delay))
+}
+
+// setDeadlines sets the read and write deadlines of every file to t. A file
+// the caller has closed already refuses (os.ErrClosed), which is fine: no
+// call can wait on it.
+func setDeadlines(files []*os.File, t time.Time) {
+	for _, f := range files {
+		_ = f.SetDeadline(t)
+	}
 }
 
 // Run starts the command with [Cmd.Start] and waits for it with Wait. The
@@ -272,7 +380,8 @@ func (c *Cmd) CombinedOutput() ([]byte, error) {
 // the Go program.
 //
 // Chain does not start the commands: start each with [Cmd.Start] (or Run in
-// its own goroutine), in any order, and Wait for each. The pipes between the
+// its own goroutine), in any order, and Wait for each; or let a [Pipeline]
+// do all of it. The pipes between the
 // commands are blocking at both ends, as programs expect; each Start closes
 // the parent's copies of its own command's ends, so once every command has
 // been started the parent holds none, and a command that exits early gives
@@ -283,8 +392,9 @@ func (c *Cmd) CombinedOutput() ([]byte, error) {
 // The first command's Stdin and the last one's Stdout are left alone, so
 // they may come from [Cmd.StdinPipe] and [Cmd.StdoutPipe], before or after
 // Chain. Fewer than two commands, a nil one, one listed twice, one already
-// started, a Stdout already set on any but the last or a Stdin on any but
-// the first give an error matching [os.ErrInvalid], and change nothing.
+// started, one in a Pipeline, a Stdout already set on any but the last or a
+// Stdin on any but the first give an error matching [os.ErrInvalid], and
+// change nothing.
 //
 // On Windows and Plan 9 the pipes are os.Pipe's. js and wasip1 have no
 // pipes: the error matches [errors.ErrUnsupported].
@@ -292,25 +402,49 @@ func Chain(cmds ...*Cmd) error {
 	if len(cmds) < 2 {
 		return misuse("Chain of %d commands (it needs two or more)", len(cmds))
 	}
+	if err := checkLinks("Chain", cmds); err != nil {
+		return err
+	}
+	if err := link(cmds); err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		c.chained = true
+	}
+	return nil
+}
+
+// checkLinks checks that cmds can be connected in this order (see Chain),
+// for the function named what.
+func checkLinks(what string, cmds []*Cmd) error {
 	seen := make(map[*exec.Cmd]int, len(cmds))
 	for i, c := range cmds {
 		if c == nil || c.Cmd == nil {
-			return misuse("Chain: command %d is nil", i)
+			return misuse("%s: command %d is nil", what, i)
 		}
 		if j, ok := seen[c.Cmd]; ok {
-			return misuse("Chain: command %d is command %d again", i, j)
+			return misuse("%s: command %d is command %d again", what, i, j)
 		}
 		seen[c.Cmd] = i
 		if c.started || c.Process != nil {
-			return misuse("Chain: command %d already started", i)
+			return misuse("%s: command %d already started", what, i)
+		}
+		if c.pipeline != nil {
+			return misuse("%s: command %d is in a Pipeline already", what, i)
 		}
 		if i > 0 && c.Stdin != nil {
-			return misuse("Chain: command %d: Stdin already set", i)
+			return misuse("%s: command %d: Stdin already set", what, i)
 		}
 		if i < len(cmds)-1 && c.Stdout != nil {
-			return misuse("Chain: command %d: Stdout already set", i)
+			return misuse("%s: command %d: Stdout already set", what, i)
 		}
 	}
+	return nil
+}
+
+// link connects each command's Stdout to the next one's Stdin, for Chain
+// and NewPipeline, which have checked them.
+func link(cmds []*Cmd) error {
 	// Make every pipe before touching any command, so that a failure
 	// leaves them all as they were.
 	ends := make([]*os.File, 0, 2*(len(cmds)-1))

@@ -2,7 +2,16 @@
 
 package pipe
 
-import "os"
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// endsTakeDeadlines says whether the parent's ends of a Cmd's pipes take
+// deadlines, for WaitDelay: os.Pipe's blocking ends on Plan 9 do not.
+const endsTakeDeadlines = false
 
 // childPipe returns os.Pipe's pipe on Plan 9, where neither end uses the
 // runtime poller, and an error matching errors.ErrUnsupported on js/wasm and
@@ -24,3 +33,12 @@ func extraFiles() error { return nil }
 
 // checkBlocking has nothing to check: these pipes are blocking.
 func checkBlocking(stream string, f *os.File) error { return nil }
+
+// diedOfSIGPIPE reports whether err is the exit of a command killed for
+// writing to a pipe whose reader has gone: on Plan 9, by the note "sys:
+// write on closed pipe", which its exit message carries (js and wasip1 start
+// no processes).
+func diedOfSIGPIPE(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && strings.Contains(ee.String(), "write on closed pipe")
+}

@@ -2,7 +2,16 @@
 
 package pipe
 
-import "os"
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// endsTakeDeadlines says whether the parent's ends of a Cmd's pipes take
+// deadlines, for WaitDelay: they are in the runtime poller here.
+const endsTakeDeadlines = true
 
 // childPipe makes a pipe to hand one end to a child process: both ends
 // close-on-exec, so that no other child inherits them (exec clears the flag
@@ -53,4 +62,16 @@ func checkBlocking(stream string, f *os.File) error {
 		return nil // a closed file (exec reports it its own way) or one that reaches the child blocking
 	}
 	return misuse("%s %s would reach the child non-blocking, which programs mishandle: connect commands with Chain, or call SetNonblock(f, false) first", stream, f.Name())
+}
+
+// diedOfSIGPIPE reports whether err is the exit of a command killed by
+// SIGPIPE, which a program gets when it writes to a pipe whose reader has
+// gone (unless it ignores or catches the signal, and then sees EPIPE).
+func diedOfSIGPIPE(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGPIPE
 }

@@ -3,15 +3,122 @@
 package pipe_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/pipe2go/pipe"
 )
+
+// yes | head -n 3 | tr a-z A-Z, as a shell runs it: the bytes go from
+// program to program through pipes between them, never through this
+// program, and Output returns what the last one wrote. yes dies of SIGPIPE
+// once head has its lines and exits, which, as in a shell, is no failure.
+func ExamplePipeline() {
+	p, err := pipe.NewPipeline(
+		pipe.Command("yes", "pipe"),
+		pipe.Command("head", "-n", "3"),
+		pipe.Command("tr", "a-z", "A-Z"),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	out, err := p.Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+	// Output:
+	// PIPE
+	// PIPE
+	// PIPE
+}
+
+// When a command cannot start, Start kills and reaps the ones it started
+// and says which command failed, by position and program.
+func ExamplePipeline_Start() {
+	p, err := pipe.NewPipeline(
+		pipe.Command("printf", "hello\n"),
+		pipe.Command("gunzipp"),
+		pipe.Command("wc", "-c"),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = p.Start()
+	fmt.Println(err)
+	fmt.Println("not found:", errors.Is(err, exec.ErrNotFound))
+	fmt.Println("Wait says it again:", p.Wait() == err)
+	// Output:
+	// pipe: command 2 of 3 (gunzipp): exec: "gunzipp": executable file not found in $PATH
+	// not found: true
+	// Wait says it again: true
+}
+
+// Wait reports the first command that failed, not the writers that died of
+// SIGPIPE because of it, and wraps the command's *exec.ExitError.
+func ExamplePipeline_Wait() {
+	p, err := pipe.NewPipeline(
+		pipe.Command("yes"),
+		pipe.Command("sh", "-c", "read line; exit 3"),
+		pipe.Command("cat"),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		log.Fatal(err)
+	}
+	err = p.Wait()
+	fmt.Println(err)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		fmt.Println("exit code:", ee.ExitCode())
+	}
+	// Output:
+	// pipe: command 2 of 3 (sh): exit status 3
+	// exit code: 3
+}
+
+// Streaming through a pipeline: write its input and read its output, the
+// two ends being this program's, in the runtime poller.
+func ExamplePipeline_StdoutPipe() {
+	p, err := pipe.NewPipeline(pipe.Command("gzip"), pipe.Command("gunzip"), pipe.Command("wc", "-c"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	in, err := p.StdinPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	out, err := p.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Close()
+	if err := p.Start(); err != nil {
+		in.Close()
+		log.Fatal(err)
+	}
+	go func() {
+		fmt.Fprint(in, strings.Repeat("there and back again\n", 1000))
+		in.Close() // gzip compresses to the end, then all three exit
+	}()
+	count, err := io.ReadAll(out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := p.Wait(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("bytes through gzip | gunzip:", strings.TrimSpace(string(count)))
+	// Output: bytes through gzip | gunzip: 21000
+}
 
 // Feeding a program and reading what it writes back. The program's ends are
 // blocking, as sort expects; this program's ends use the runtime poller, so

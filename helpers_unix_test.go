@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -329,4 +330,41 @@ func dropToNobody() error {
 		return fmt.Errorf("setuid: %w", err)
 	}
 	return nil
+}
+
+// childPIDs returns, sorted, the process IDs of this process's children,
+// running or exited and not yet reaped, from the parent field of every
+// /proc/<pid>/stat. ok is false where there is no such /proc.
+func childPIDs(t testing.TB) (pids []int, ok bool) {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, false
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		return nil, false
+	}
+	me := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited and reaped meanwhile
+		}
+		// "pid (comm) state ppid ...", and comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		var state string
+		var ppid int
+		if i < 0 {
+			continue
+		}
+		if _, err := fmt.Sscan(string(b[i+1:]), &state, &ppid); err == nil && ppid == me {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids, true
 }

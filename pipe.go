@@ -2,7 +2,8 @@
 // of Python's os.pipe2, and wraps the kernel calls that make pipes useful:
 // capacity, bytes buffered, packet mode, zero-copy transfer (splice, tee,
 // vmsplice, [Copy], [VmspliceWriter]), named pipes opened without holding a
-// thread ([OpenFIFO]) and pipes for child processes ([Command], [Chain]).
+// thread ([OpenFIFO]), pipes for child processes ([Command], [Chain]) and
+// pipelines of them run as a shell runs a | b | c ([Pipeline]).
 //
 // Every end is an *os.File that the caller owns and closes. Inside a Go
 // program use O_CLOEXEC|O_NONBLOCK: the files then use the runtime poller,
