@@ -33,13 +33,13 @@ func Mkfifo(path string, mode os.FileMode) error {
 //
 // What OpenFIFO waits for:
 //
-//   - O_RDONLY: a writer. It returns once a writer has the FIFO open,
-//     whether or not it has written anything, or once data is there, or
-//     once a writer has come and gone (the file then reads end of file). It
-//     never returns end of file before a writer has connected; afterwards
-//     end of file means every writer has gone, as for any FIFO. Other
-//     readers opening the FIFO do not count. On Linux it learns of writers
-//     from inotify (one instance for the whole process, one watch per FIFO,
+//   - O_RDONLY: a writer. On Linux it returns, as open(2) does, once a
+//     writer has the FIFO open, whether or not it has written anything, or
+//     once a writer has come and gone (the file then reads end of file);
+//     elsewhere, see below. The file never reads end of file before a
+//     writer has connected; afterwards end of file means every writer has
+//     gone, as for any FIFO. Other readers opening the FIFO do not count.
+//     It learns of writers from inotify (one instance for the whole process, one watch per FIFO,
 //     only while something waits) and costs no CPU while it waits; where
 //     inotify is out of reach (fs.inotify.max_user_instances used up) it
 //     asks the kernel on the writers' clock below instead.
