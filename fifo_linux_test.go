@@ -215,7 +215,16 @@ func TestOpenFIFOPermission(t *testing.T) {
 	if err := pipe.Mkfifo(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// nobody cannot reach the test binary in the build cache: copy it.
+	if out, err := helperAsNobody(t, dir, "fifo-eacces", path).CombinedOutput(); err != nil {
+		t.Fatalf("helper as nobody: %v\n%s", err, out)
+	}
+}
+
+// helperAsNobody returns a helper command (see helperCmd) that runs as user
+// nobody, from a copy of the test binary in dir, which nobody must be able
+// to reach: the build cache is root's.
+func helperAsNobody(t *testing.T, dir, role string, args ...string) *exec.Cmd {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -228,12 +237,10 @@ func TestOpenFIFOPermission(t *testing.T) {
 	if err := os.WriteFile(helper, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), helper, path)
-	cmd.Env = append(os.Environ(), helperEnv+"=fifo-eacces", "GORACE=atexit_sleep_ms=0")
+	cmd := exec.CommandContext(t.Context(), helper, args...)
+	cmd.Env = append(os.Environ(), helperEnv+"="+role, "GORACE=atexit_sleep_ms=0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("helper as nobody: %v\n%s", err, out)
-	}
+	return cmd
 }
 
 // helperFIFOEACCES expects to run as an unprivileged user, with os.Args[1]
@@ -517,22 +524,7 @@ func TestOpenFIFOWithoutInotify(t *testing.T) {
 	if err := os.Chown(dir, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	// nobody cannot reach the test binary in the build cache: copy it.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	helper := filepath.Join(dir, "helper")
-	if err := os.WriteFile(helper, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(t.Context(), helper, dir)
-	cmd.Env = append(os.Environ(), helperEnv+"=fifo-no-inotify", "GORACE=atexit_sleep_ms=0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd := helperAsNobody(t, dir, "fifo-no-inotify", dir)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {
