@@ -5,6 +5,7 @@ package pipe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,6 +55,10 @@ const (
 	fifoTickPer = 95 * time.Microsecond
 )
 
+// fifoRoundBatch is how many tries a round makes between lets go of
+// the lock: a cancel waits for at most that many, well under a millisecond.
+const fifoRoundBatch = 64
+
 // fifoWatchMask selects the inotify events that matter: an open, and the
 // events after which the path may no longer name the watched inode (a
 // chmod also raises IN_ATTRIB, which costs only a stat(2) per try).
@@ -63,7 +68,7 @@ const fifoWatchMask = unix.IN_OPEN | unix.IN_ATTRIB | unix.IN_MOVE_SELF | unix.I
 var fifos = fifoWaits{
 	entries: make(map[fifoKey]*fifoEntry),
 	watches: make(map[int32]*fifoWatch),
-	dirs:    make(map[string]*fifoDir),
+	dirs:    make(map[[2]uint64]*fifoDir),
 	inFD:    -1,
 	scratch: [2]int{-1, -1},
 }
@@ -75,7 +80,7 @@ type fifoWaits struct {
 	entries map[fifoKey]*fifoEntry
 	watches map[int32]*fifoWatch // by watch descriptor
 	clocked []*fifoEntry         // the entries the clock pokes
-	dirs    map[string]*fifoDir
+	dirs    map[[2]uint64]*fifoDir
 	in      *os.File      // the inotify instance, or nil
 	inFD    int           // in's descriptor, for inotify_add_watch and inotify_rm_watch
 	done    chan struct{} // closed once the goroutine reading in has returned
@@ -87,16 +92,20 @@ type fifoWaits struct {
 	retiredDone chan struct{}
 }
 
-// fifoKey names the waiters that share one entry: the readers, or the
-// writers, of one path.
+// fifoKey names the waiters that share one entry: the readers of one
+// FIFO, by the device and inode of the file they opened, or the writers of
+// one name in one directory, by the directory's device and inode, since
+// writers open by name.
 type fifoKey struct {
-	path   string
-	writer bool
+	dev, ino uint64
+	name     string // writers only
+	writer   bool
 }
 
 // fifoEntry is the waiters of one key.
 type fifoEntry struct {
 	key     fifoKey
+	path    string // the caller's, for errors
 	waiters int
 	watch   *fifoWatch    // nil without one
 	wake    chan struct{} // closed, and replaced, to wake the waiters
@@ -104,19 +113,20 @@ type fifoEntry struct {
 	clk     int           // e's index in fifos.clocked, or -1
 
 	// Writers only.
-	fd   int    // a write end that a try opened for a waiter to take, or -1
-	gen  uint64 // counts the tries that connected
-	err  error  // a try's error other than ENXIO, for every waiter
-	sure bool   // the path names the watched inode, as far as inotify tells
-	dir  *fifoDir
-	base string // the path's last element in dir, or the path if dir is nil
+	fd   int       // a write end that a try opened for a waiter to take, or -1
+	gen  uint64    // counts the tries that connected
+	err  error     // a try's error other than ENXIO, for every waiter
+	sure bool      // name in dir is the watched FIFO, not a symlink, as far as inotify tells
+	fifo [2]uint64 // the device and inode that name named when watched
+	dir  *fifoDir  // nil if the directory could not be opened
+	name string    // the path's last element in dir, or the path if dir is nil
 }
 
 // fifoDir is a directory, opened with O_PATH, in which writers' entries
 // try openat(2): shorter than the whole path, as tries are many. Entries
 // in the same directory share it.
 type fifoDir struct {
-	name string
+	id   [2]uint64 // device and inode
 	fd   int
 	refs int
 }
@@ -136,7 +146,7 @@ func awaitReader(ctx context.Context, path string, fd int, err error) (int, erro
 	if !errors.Is(err, unix.ENXIO) {
 		return fd, err
 	}
-	e, err := fifos.join(path, true)
+	e, err := fifos.join(path, -1, true)
 	if err != nil {
 		return -1, err
 	}
@@ -210,7 +220,10 @@ func awaitWriter(ctx context.Context, f *os.File) error {
 	if err := rc.Control(func(fd uintptr) { seen = ready(int(fd), unix.POLLIN) }); err != nil || seen {
 		return err
 	}
-	e, err := fifos.join(f.Name(), false)
+	var e *fifoEntry
+	if cerr := rc.Control(func(fd uintptr) { e, err = fifos.join(f.Name(), int(fd), false) }); cerr != nil {
+		return cerr
+	}
 	if err != nil {
 		return err
 	}
@@ -235,9 +248,27 @@ func awaitWriter(ctx context.Context, f *os.File) error {
 	}
 }
 
-// join adds a waiter for the readers (writer false) or writers of path,
-// starting what waiting needs if nothing waited before.
-func (w *fifoWaits) join(path string, writer bool) (*fifoEntry, error) {
+// join adds a waiter for the readers of the FIFO open as fd (writer false)
+// or for the writers of path (fd is then -1), starting what waiting needs
+// if nothing waited before.
+func (w *fifoWaits) join(path string, fd int, writer bool) (*fifoEntry, error) {
+	var key fifoKey
+	var dir *fifoDir
+	name := path
+	if writer {
+		if dir = w.openDir(filepath.Dir(path)); dir != nil {
+			key = fifoKey{dev: dir.id[0], ino: dir.id[1], name: filepath.Base(path), writer: true}
+			name = key.name
+		} else {
+			key = fifoKey{name: path, writer: true} // relative to whatever directory: no sharing but by the string
+		}
+	} else {
+		var st unix.Stat_t
+		if err := whileEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
+			return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+		}
+		key = fifoKey{dev: uint64(st.Dev), ino: uint64(st.Ino)}
+	}
 	w.mu.Lock()
 	if len(w.entries) == 0 && w.in == nil {
 		w.startInotify()
@@ -245,32 +276,68 @@ func (w *fifoWaits) join(path string, writer bool) (*fifoEntry, error) {
 	if !writer && w.scratch[0] < 0 {
 		if err := unix.Pipe2(w.scratch[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 			w.scratch = [2]int{-1, -1}
+			w.releaseDir(dir)
 			w.stopIfIdle()
 			w.unlock()
 			return nil, os.NewSyscallError("pipe2", err)
 		}
 	}
 	defer w.unlock()
-	key := fifoKey{path, writer}
 	e := w.entries[key]
 	if e == nil {
-		e = &fifoEntry{key: key, wake: make(chan struct{}), fd: -1, clk: -1}
+		e = &fifoEntry{key: key, path: path, wake: make(chan struct{}), fd: -1, clk: -1, dir: dir, name: name}
 		w.entries[key] = e
-		w.watch(e)
-		e.sure = e.watch != nil
 		if writer {
-			e.dir, e.base = w.openDir(filepath.Dir(path)), filepath.Base(path)
-			if e.dir == nil {
-				e.base = path
+			// Watch what the name names in the directory, and trust it
+			// for plain tries only if that is a FIFO, not a symlink.
+			if w.watch(e, w.dirPath(e)); e.watch != nil {
+				e.sure = e.revalidate(true)
+			} else {
+				w.watch(e, path) // no /proc: events still help, but every try stats first
+			}
+		} else {
+			w.watch(e, fmt.Sprintf("/proc/self/fd/%d", fd)) // the very inode this reader has open
+			if e.watch == nil {
+				w.watch(e, path) // no /proc: the path, which is what writers open
 			}
 		}
 		if writer || e.watch == nil {
 			w.clock(e)
 		}
+	} else {
+		w.releaseDir(dir) // e holds its own
 	}
 	e.waiters++
 	w.schedule()
 	return e, nil
+}
+
+// dirPath returns a path that names what e's writers open, through the
+// directory e holds when there is /proc, or e's path.
+func (w *fifoWaits) dirPath(e *fifoEntry) string {
+	if e.dir == nil {
+		return e.path
+	}
+	return fmt.Sprintf("/proc/self/fd/%d/%s", e.dir.fd, e.name)
+}
+
+// revalidate reports whether e's name in its directory is still the FIFO
+// it was when watched (or, with first, records it): a FIFO itself, not a
+// symlink, with the same device and inode. Plain tries rely on it.
+func (e *fifoEntry) revalidate(first bool) bool {
+	if e.dir == nil {
+		return false
+	}
+	var st unix.Stat_t
+	err := whileEINTR(func() error { return unix.Fstatat(e.dir.fd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return false
+	}
+	id := [2]uint64{uint64(st.Dev), uint64(st.Ino)}
+	if first {
+		e.fifo = id
+	}
+	return id == e.fifo
 }
 
 // leave removes a reader's waiter from e (see leaveLocked).
@@ -302,13 +369,8 @@ func (w *fifoWaits) drop(e *fifoEntry) {
 	e.dead = true
 	delete(w.entries, e.key)
 	w.unclock(e)
-	if d := e.dir; d != nil {
-		e.dir = nil
-		if d.refs--; d.refs == 0 {
-			_ = unix.Close(d.fd) // O_PATH: nothing to flush
-			delete(w.dirs, d.name)
-		}
-	}
+	w.releaseDir(e.dir)
+	e.dir = nil
 	wa := e.watch
 	if wa == nil {
 		return
@@ -375,29 +437,51 @@ func (w *fifoWaits) unlock() {
 	}
 }
 
-// openDir returns the directory name, opened, or nil if it cannot be.
+// openDir returns the directory name, opened with O_PATH and shared by
+// device and inode, or nil if it cannot be opened. It takes w.mu itself.
 func (w *fifoWaits) openDir(name string) *fifoDir {
-	d := w.dirs[name]
+	fd, err := ignoringEINTR(func() (int, error) {
+		return unix.Open(name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil // tries then take the whole path
+	}
+	var st unix.Stat_t
+	if whileEINTR(func() error { return unix.Fstat(fd, &st) }) != nil {
+		_ = unix.Close(fd) // O_PATH: nothing to flush
+		return nil
+	}
+	id := [2]uint64{uint64(st.Dev), uint64(st.Ino)}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d := w.dirs[id]
 	if d == nil {
-		fd, err := ignoringEINTR(func() (int, error) {
-			return unix.Open(name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		})
-		if err != nil {
-			return nil // tries then take the whole path
-		}
-		d = &fifoDir{name: name, fd: fd}
-		w.dirs[name] = d
+		d = &fifoDir{id: id, fd: fd}
+		w.dirs[id] = d
+	} else {
+		_ = unix.Close(fd) // the shared one serves
 	}
 	d.refs++
 	return d
 }
 
-// watch adds an inotify watch for e's path, or leaves e without one.
-func (w *fifoWaits) watch(e *fifoEntry) {
+// releaseDir drops a reference to d, closing it with the last.
+func (w *fifoWaits) releaseDir(d *fifoDir) {
+	if d != nil {
+		if d.refs--; d.refs == 0 {
+			_ = unix.Close(d.fd) // O_PATH: nothing to flush
+			delete(w.dirs, d.id)
+		}
+	}
+}
+
+// watch adds an inotify watch for the file at path for e, or leaves e
+// without one.
+func (w *fifoWaits) watch(e *fifoEntry, path string) {
 	if w.in == nil {
 		return
 	}
-	wd, err := unix.InotifyAddWatch(w.inFD, e.key.path, fifoWatchMask)
+	wd, err := unix.InotifyAddWatch(w.inFD, path, fifoWatchMask)
 	if err != nil {
 		return // ENOSPC (fs.inotify.max_user_watches) or a vanished path: the clock serves
 	}
@@ -466,8 +550,9 @@ func (w *fifoWaits) event(wd int32, mask uint32) {
 		return // a watch removed since
 	}
 	if mask&(unix.IN_ATTRIB|unix.IN_MOVE_SELF|unix.IN_DELETE_SELF|unix.IN_IGNORED) != 0 {
+		// Renamed, unlinked, replaced, or only chmod'ed: ask again.
 		for _, e := range wa.entries {
-			e.sure = false
+			e.sure = mask&unix.IN_IGNORED == 0 && e.revalidate(false)
 		}
 	}
 	if mask&unix.IN_IGNORED != 0 {
@@ -519,32 +604,43 @@ func (e *fifoEntry) broadcast() {
 	e.wake = make(chan struct{})
 }
 
-// open tries once to open e's path for writing. While the watch has seen
-// nothing that could have changed what the path names, a plain open(2),
-// which is all a failed try costs, and an fstat(2) on success; otherwise
-// openNonblock's stat(2) first.
+// open tries once to open e's name for writing. While the name is the
+// watched FIFO itself (sure), that is one openat(2) with O_NOFOLLOW, which
+// is all a failed try costs, and an fstat(2) on success; otherwise, as
+// openNonblock, fstatat(2) first, so that nothing but a FIFO is opened.
 func (e *fifoEntry) open() (int, error) {
-	if !e.sure {
-		return openNonblock(e.key.path, os.O_WRONLY)
-	}
 	dir := unix.AT_FDCWD
 	if e.dir != nil {
 		dir = e.dir.fd
 	}
-	fd, err := ignoringEINTR(func() (int, error) {
-		return unix.Openat(dir, e.base, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
-	})
+	flags := unix.O_WRONLY | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+	if e.sure {
+		flags |= unix.O_NOFOLLOW // a symlink put there since fails with ELOOP
+	} else {
+		var st unix.Stat_t
+		if err := whileEINTR(func() error { return unix.Fstatat(dir, e.name, &st, 0) }); err != nil {
+			return -1, &os.PathError{Op: "stat", Path: e.path, Err: err}
+		}
+		if err := checkFIFO(e.path, uint32(st.Mode)); err != nil {
+			return -1, err
+		}
+	}
+	fd, err := ignoringEINTR(func() (int, error) { return unix.Openat(dir, e.name, flags, 0) })
 	if err == unix.ENXIO {
 		return -1, err // the common answer, and no garbage for it
 	}
+	if err == unix.ELOOP && e.sure {
+		e.sure = false
+		return e.open()
+	}
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: e.key.path, Err: err}
+		return -1, &os.PathError{Op: "open", Path: e.path, Err: err}
 	}
 	var st unix.Stat_t
 	if err = whileEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
-		err = &os.PathError{Op: "fstat", Path: e.key.path, Err: err}
+		err = &os.PathError{Op: "fstat", Path: e.path, Err: err}
 	} else {
-		err = checkFIFO(e.key.path, uint32(st.Mode))
+		err = checkFIFO(e.path, uint32(st.Mode))
 	}
 	if err != nil {
 		_ = unix.Close(fd) // opened only to be checked
@@ -609,15 +705,22 @@ func (w *fifoWaits) unclock(e *fifoEntry) {
 }
 
 // round is the clock's tick: it pokes every entry on the clock, in the
-// same order every time, so that each is tried once per tick. It holds the
-// lock throughout, so a waiter's cancel may wait for one round of tries.
+// same order every time, so that each is tried once per tick.
 func (w *fifoWaits) round() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// Backwards: poke may drop an entry, which moves the last one into
-	// its place.
+	// Backwards: dropping an entry moves the last one, already poked, into
+	// its place, and new entries join at the end; so while the lock is let
+	// go every fifoRoundBatch tries, for a cancel or an event to get in,
+	// no entry is missed.
 	for i := len(w.clocked) - 1; i >= 0; i-- {
-		w.poke(w.clocked[i])
+		if i < len(w.clocked) {
+			w.poke(w.clocked[i])
+		}
+		if i%fifoRoundBatch == 0 {
+			w.mu.Unlock()
+			w.mu.Lock()
+		}
 	}
 	w.timer = nil
 	w.schedule()

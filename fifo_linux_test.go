@@ -268,8 +268,8 @@ func init() {
 }
 
 // TestOpenFIFOWaitCosts measures, in a helper process, what waiting costs:
-// 1,000 writers waiting on 1,000 FIFOs with no reader must use under 5% of
-// a core (7.5% under the race detector), 1,000 writers on one FIFO (one try
+// 1,000 writers waiting on 1,000 FIFOs with no reader must use about 5% of
+// a core (under 6.5%, 10% under the race detector), 1,000 writers on one FIFO (one try
 // per tick for all of them) under 3%, and 1,000 readers on 1,000 FIFOs
 // (parked until inotify speaks) under 1%. A
 // writer must connect within 100 ms of a reader blocked in open(2), and at
@@ -356,12 +356,14 @@ func helperFIFOCosts() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	cs := wait(ctx, paths, os.O_WRONLY)
 	settle()
-	// Each try is an open(2) failing with ENXIO, about 4 µs of CPU here
-	// even from C, so the bound leaves little room; the race detector's
-	// instrumentation of the Go side adds half as much again.
-	limit := 0.05
+	// Each try is an open(2) failing with ENXIO, about 4 µs of CPU on a
+	// 2-core VM even from C (4.2% of a core for these 1,000 FIFOs), so 5%
+	// is met with little room there; the bound allows for a busy machine,
+	// and for the race detector's instrumentation of the Go side. It still
+	// fails for 1,000 tries per tick, or for a tick of 20 ms per writer.
+	limit := 0.065
 	if raceEnabled {
-		limit = 0.075
+		limit = 0.10
 	}
 	share := cpu()
 	check(share < limit, "%d writers waiting on %d FIFOs: %.2f%% of a core", n, n, 100*share)
@@ -606,4 +608,95 @@ func helperFIFONoInotify() int {
 	}
 	fmt.Printf("the writer connected %v after the reader\n", time.Since(start))
 	return 0
+}
+
+// TestOpenFIFOPathNowNamesAnother replaces what a path names while opens
+// wait on it: a reader of the new FIFO must learn of its writer, and a
+// writer that came after a symlinked directory was switched must connect to
+// the FIFO the path names now.
+func TestOpenFIFOPathNowNamesAnother(t *testing.T) {
+	t.Run("reader", func(t *testing.T) {
+		path := newFIFO(t)
+		a := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
+		waitFIFOWaits(t, 1)
+		os.Remove(path)
+		if err := pipe.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
+		waitFIFOWaits(t, 2)
+		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if r := await(t, b, 5*time.Second); r.err != nil {
+			t.Fatal(r.err)
+		}
+		notYet(t, a, 50*time.Millisecond, "for a writer of another FIFO")
+	})
+	t.Run("writer", func(t *testing.T) {
+		dir := t.TempDir()
+		for _, d := range []string{"d1", "d2"} {
+			os.Mkdir(filepath.Join(dir, d), 0o700)
+			if err := pipe.Mkfifo(filepath.Join(dir, d, "p"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		current := filepath.Join(dir, "current")
+		os.Symlink("d1", current)
+		w1 := goOpenFIFO(t, t.Context(), filepath.Join(current, "p"), os.O_WRONLY)
+		waitFIFOWaits(t, 1)
+		os.Symlink("d2", current+".new")
+		if err := os.Rename(current+".new", current); err != nil {
+			t.Fatal(err)
+		}
+		w2 := goOpenFIFO(t, t.Context(), filepath.Join(current, "p"), os.O_WRONLY)
+		waitFIFOWaits(t, 2)
+		fd, err := unix.Open(filepath.Join(dir, "d2", "p"), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if r := await(t, w2, 5*time.Second); r.err != nil {
+			t.Fatal(r.err)
+		}
+		notYet(t, w1, 50*time.Millisecond, "for a reader of another FIFO")
+	})
+}
+
+// TestOpenFIFOWriterOpensNothingButFIFOs switches a symlink, which raises no
+// event on the FIFO, from a FIFO to a regular file while a writer waits on
+// it: the writer must refuse the file without ever opening it.
+func TestOpenFIFOWriterOpensNothingButFIFOs(t *testing.T) {
+	dir := t.TempDir()
+	fifo, regular, link := filepath.Join(dir, "fifo"), filepath.Join(dir, "regular"), filepath.Join(dir, "link")
+	if err := pipe.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(regular, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("fifo", link)
+	in, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Skipf("inotify: %v", err)
+	}
+	defer unix.Close(in)
+	if _, err := unix.InotifyAddWatch(in, regular, unix.IN_OPEN); err != nil {
+		t.Fatal(err)
+	}
+	c := goOpenFIFO(t, t.Context(), link, os.O_WRONLY)
+	waitFIFOWaits(t, 1)
+	os.Symlink("regular", link+".new")
+	if err := os.Rename(link+".new", link); err != nil {
+		t.Fatal(err)
+	}
+	r := await(t, c, 5*time.Second)
+	if !errors.Is(r.err, syscall.EINVAL) || !strings.Contains(fmt.Sprint(r.err), "not a FIFO but a regular file") {
+		t.Errorf("OpenFIFO after the switch: %v; want not a FIFO but a regular file", r.err)
+	}
+	if n, _ := unix.Read(in, make([]byte, 4096)); n > 0 {
+		t.Errorf("the regular file was opened (%d bytes of inotify events)", n)
+	}
 }
