@@ -56,13 +56,16 @@ func Mkfifo(path string, mode os.FileMode) error {
 //     other systems give an error matching [errors.ErrUnsupported].
 //
 // flag may also hold [os.O_CREATE]: a missing path is then made a FIFO
-// with mode 0o600, less the umask, as by [Mkfifo]; with [os.O_EXCL] too, an
+// with mode 0o600, less the umask, as by [Mkfifo] (which, unlike open(2),
+// does not follow a dangling symlink: that gives os.ErrNotExist); with [os.O_EXCL] too, an
 // existing path gives an error matching [os.ErrExist]. Other flags give an
 // error matching [syscall.EINVAL].
 //
 // When ctx is done first, OpenFIFO returns at once with an error matching
 // ctx.Err(), leaving nothing open and nothing running; that is the error
-// even if the path vanished meanwhile. A path that is not a FIFO is refused
+// even if the path vanished meanwhile. A writer that connected as ctx
+// ended returns the file: closing it would show a reader that came a
+// writer that left. A path that is not a FIFO is refused
 // with an error that says "not a FIFO" and matches syscall.EINVAL; it is
 // checked with stat(2) before the open and fstat(2) after it, and nothing
 // is ever truncated, nor created but a FIFO. Other errors are
