@@ -3,6 +3,7 @@ package pipe
 import (
 	"errors"
 	"os"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -232,3 +233,65 @@ func (s *fdConn) deadlinePassed(op string, events int16) error {
 	}
 	return nil
 }
+
+// A spinner decides how long a call that found the pipe full (or empty) is
+// retried before it parks, for one descriptor. Parking costs a wake-up
+// through the poller and a trip through the scheduler on each side, several
+// times what it takes a reader on another CPU to empty a 64 KiB pipe; so
+// while the other side keeps up, retrying for a few microseconds moves the
+// data without either side parking. The retries are bounded by the budget,
+// which adapts: a spin that ends in progress, or a park that ended soon
+// after (a spin would have caught it), raises it up to spinMax; a park that
+// lasted longer halves it, down to nothing, so a stalled call costs at most
+// one spin before each park. The zero value starts at spinStart.
+type spinner struct {
+	budget   time.Duration // how long the next spin may retry; 0 with primed: park at once
+	primed   bool          // budget has been set
+	parkedAt time.Time     // when the call last parked; zero while it runs
+}
+
+const (
+	spinStart = 20 * time.Microsecond // a 64 KiB pipe emptied and refilled, with room
+	spinMax   = 50 * time.Microsecond // the most a call retries before it parks
+)
+
+// spinCPUs reports more than one CPU: with one, the other side cannot
+// make progress while this one spins.
+var spinCPUs = runtime.NumCPU() > 1
+
+// attempt runs call, which reports whether the kernel answered EAGAIN,
+// and on EAGAIN retries it for as long as the budget allows. It reports
+// whether the last answer was still EAGAIN. A try calls it once for each
+// time it runs, and calls parking if it then returns false to park.
+func (sp *spinner) attempt(call func() (again bool)) (again bool) {
+	if !sp.primed {
+		sp.budget, sp.primed = spinStart, true
+	}
+	if !sp.parkedAt.IsZero() { // the first call after a park: was the park short?
+		if d := time.Since(sp.parkedAt); d < spinMax {
+			sp.budget = min(spinMax, max(2*sp.budget, 2*d, spinStart))
+		} else {
+			sp.budget /= 2
+		}
+		sp.parkedAt = time.Time{}
+	}
+	if !call() {
+		return false
+	}
+	if sp.budget <= 0 || !spinCPUs {
+		return true
+	}
+	start := time.Now()
+	for {
+		if !call() {
+			sp.budget = min(spinMax, max(sp.budget, 2*time.Since(start)))
+			return false
+		}
+		if time.Since(start) >= sp.budget {
+			return true
+		}
+	}
+}
+
+// parking records that the call is about to park.
+func (sp *spinner) parking() { sp.parkedAt = time.Now() }
