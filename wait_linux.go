@@ -253,6 +253,11 @@ type spinner struct {
 const (
 	spinStart = 20 * time.Microsecond // a 64 KiB pipe emptied and refilled, with room
 	spinMax   = 50 * time.Microsecond // the most a call retries before it parks
+
+	// spinShortPark is the longest park that a longer spin might have
+	// spared: spinMax, and the wake-up through the poller, which took
+	// 50-150 µs on a loaded 2-core VM.
+	spinShortPark = 250 * time.Microsecond
 )
 
 // spinCPUs reports more than one CPU: with one, the other side cannot
@@ -268,8 +273,8 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 		sp.budget, sp.primed = spinStart, true
 	}
 	if !sp.parkedAt.IsZero() { // the first call after a park: was the park short?
-		if d := time.Since(sp.parkedAt); d < spinMax {
-			sp.budget = min(spinMax, max(2*sp.budget, 2*d, spinStart))
+		if d := time.Since(sp.parkedAt); d < spinShortPark {
+			sp.budget = min(spinMax, max(2*sp.budget, spinStart))
 		} else {
 			sp.budget /= 2
 		}
