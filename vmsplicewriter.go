@@ -18,9 +18,11 @@ import (
 // again the writer replaces its pages with fresh ones (madvise(MADV_DONTNEED)):
 // the pipe keeps the old pages with the bytes committed, whoever ends up
 // holding them. That is right for every reader, including one that splices or
-// tees the data on to another pipe or splices it into a socket; it costs a
-// page fault and the kernel's zeroing of each page refilled. [SetReuse] trades
-// that for speed when every reader copies the bytes out.
+// tees the data on to another pipe or splices it into a socket; it costs the
+// kernel's zeroing of each page refilled, and a page fault for each 2 MiB run
+// of buffers where transparent huge pages are given (else one per 4 KiB
+// page). [SetReuse] trades that for speed when every reader copies the bytes
+// out.
 //
 // Use it as a [bufio.Writer]: fill [VmspliceWriter.Buffer] in place and
 // [VmspliceWriter.Commit] it, or [VmspliceWriter.Write] and
@@ -165,8 +167,8 @@ func NewVmspliceWriter(w *os.File, size int) (*VmspliceWriter, error) {
 // file or to /dev/null, or vmsplice(2) of the read end; not this package's
 // Splice, Tee or Copy into a pipe or a Unix socket, which splice onward.
 //
-// Reuse spares a page fault and the zeroing of each page, which is most of
-// the cost of a commit with a fast reader.
+// Reuse spares the zeroing of each page and the page faults, which are most
+// of the cost of a commit with a fast reader.
 //
 // SetReuse does nothing on a nil writer, or while another call is in
 // progress (it has no error to say so: call it before using the writer, or
