@@ -3,6 +3,7 @@ package pipe
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"unsafe"
@@ -56,6 +57,9 @@ func (v *VmspliceWriter) init(size int) error {
 	perRun := run / bufSize
 	held := perRun * bufSize
 	runs := max(2, (c+held-1)/held+1)
+	if int64(runs)*int64(run) > math.MaxInt/2 { // a 2 GiB pipe on a 32-bit system
+		return fmt.Errorf("pipe: NewVmspliceWriter: %d runs of %d bytes for a pipe of %d: %w", runs, run, c, os.NewSyscallError("mmap", unix.ENOMEM))
+	}
 	v.unit = run
 	if v.mem, err = mapAligned(runs*run, hugePage); err != nil {
 		return err
