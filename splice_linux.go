@@ -31,6 +31,7 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 		side = dst
 	}
 	var stall stallGuard
+	pair := newPairCall(op, dst, src, call)
 	for {
 		if err := src.readyFirst(op, unix.POLLIN, nonblock); err != nil {
 			return 0, err
@@ -43,7 +44,7 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			errno, callErr, err error
 			parked              bool
 		)
-		try := func() { n, errno, callErr = both(op, dst, src, call) }
+		try := func() { n, errno, callErr = pair.run() }
 		if side != nil {
 			events := eventsOf(side, src)
 			parked, err = side.await(op, events, func(fd int) bool {

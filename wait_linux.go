@@ -110,22 +110,47 @@ func (s *fdConn) dup(op string) (int, error) {
 // not sleep; when a side may sleep anyway (mayBlock), both are held by
 // duplicates instead (rule 1).
 func both(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) (n int, errno, err error) {
-	if dst.mayBlock() || src.mayBlock() {
-		return bothDup(op, dst, src, call)
+	return newPairCall(op, dst, src, call).run()
+}
+
+// A pairCall is both for a call made again and again, as a transfer's tries
+// are: its closures are made once, so that a try allocates nothing.
+type pairCall struct {
+	op           string
+	dst, src     *fdConn
+	call         func(dfd, sfd int) (int, error)
+	sfd          uintptr // src's descriptor, while outer runs
+	n            int
+	errno        error
+	dstErr       error
+	outer, inner func(fd uintptr) // Control's callbacks for src and dst
+}
+
+func newPairCall(op string, dst, src *fdConn, call func(dfd, sfd int) (int, error)) *pairCall {
+	p := &pairCall{op: op, dst: dst, src: src, call: call}
+	p.inner = func(d uintptr) {
+		p.n, p.errno = ignoringEINTR(func() (int, error) { return p.call(int(d), int(p.sfd)) })
 	}
-	var dstErr error
-	err = src.rc.Control(func(s uintptr) {
-		dstErr = dst.rc.Control(func(d uintptr) {
-			n, errno = ignoringEINTR(func() (int, error) { return call(int(d), int(s)) })
-		})
-	})
-	if err != nil {
-		return 0, nil, src.closedOr(op, err)
+	p.outer = func(s uintptr) {
+		p.sfd = s
+		p.dstErr = p.dst.rc.Control(p.inner)
 	}
-	if dstErr != nil {
-		return 0, nil, dst.closedOr(op, dstErr)
+	return p
+}
+
+// run makes the call once, as both describes.
+func (p *pairCall) run() (n int, errno, err error) {
+	if p.dst.mayBlock() || p.src.mayBlock() {
+		return bothDup(p.op, p.dst, p.src, p.call)
 	}
-	return n, errno, nil
+	p.n, p.errno, p.dstErr = 0, nil, nil
+	if err := p.src.rc.Control(p.outer); err != nil {
+		return 0, nil, p.src.closedOr(p.op, err)
+	}
+	if p.dstErr != nil {
+		return 0, nil, p.dst.closedOr(p.op, p.dstErr)
+	}
+	return p.n, p.errno, nil
 }
 
 // bothDup is both for a pair with a side that may sleep in call.
