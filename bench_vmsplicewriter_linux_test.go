@@ -8,14 +8,17 @@ import (
 	"github.com/pipe2go/pipe"
 )
 
-// benchPipe returns a 1 MiB pipe whose read end a goroutine copies to
-// /dev/null with Copy, which splices, until EOF; finish closes the write end and checks that the
-// reader got want bytes.
-func benchPipe(b *testing.B) (w *os.File, finish func(want int64)) {
+// benchPipe returns a pipe of the given capacity (0 leaves the default)
+// whose read end a goroutine copies to /dev/null with Copy, which splices,
+// until EOF; finish closes the write end and checks that the reader got want
+// bytes.
+func benchPipe(b *testing.B, capacity int) (w *os.File, finish func(want int64)) {
 	b.Helper()
 	r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	if _, err := pipe.SetCapacity(w, 1<<20); err != nil {
-		b.Skip(err)
+	if capacity > 0 {
+		if _, err := pipe.SetCapacity(w, capacity); err != nil {
+			b.Skip(err)
+		}
 	}
 	got := drain(b, r)
 	return w, func(want int64) {
@@ -34,15 +37,20 @@ func touch(p []byte, v byte) {
 	}
 }
 
-// BenchmarkVmspliceWriter moves buffers into a 1 MiB pipe spliced to
-// /dev/null: Buffer and Commit with fresh pages (the default) and with
-// reuse, against Vmsplice of two Go heap buffers taken in turn and plain
-// Write. Each buffer has a byte written in every page first.
+// BenchmarkVmspliceWriter moves buffers into a pipe spliced to /dev/null,
+// with buffer and pipe of the same size (64 KiB, the default pipe, and 1
+// MiB), and with 256 KiB buffers in a 1 MiB pipe: Buffer and Commit with
+// fresh pages (the default) and with reuse, against Vmsplice of two Go heap
+// buffers taken in turn and plain Write. Each buffer has a byte written in
+// every page first, as a producer filling it would. The C reference
+// (shared/bench/pipebench.c) does the same with -F (fresh), -W (reuse) and
+// -m rw.
 func BenchmarkVmspliceWriter(b *testing.B) {
-	for _, size := range []int{64 << 10, 1 << 20} {
+	for _, c := range []struct{ buf, pipe int }{{64 << 10, 64 << 10}, {256 << 10, 1 << 20}, {1 << 20, 1 << 20}} {
 		for _, way := range []string{"commit-fresh", "commit-reuse", "vmsplice-heap", "write"} {
-			b.Run("way="+way+"/buf="+sizeName(size), func(b *testing.B) {
-				w, finish := benchPipe(b)
+			b.Run("way="+way+"/buf="+sizeName(c.buf)+"/pipe="+sizeName(c.pipe), func(b *testing.B) {
+				size := c.buf
+				w, finish := benchPipe(b, c.pipe)
 				var step func(i int) error
 				switch way {
 				case "commit-fresh", "commit-reuse":
@@ -110,7 +118,7 @@ func BenchmarkVmspliceWriterCopy(b *testing.B) {
 	}
 	for _, way := range []string{"Write-fresh", "Write-reuse", "ReadFrom-fresh", "ReadFrom-reuse", "w.Write", "io.Copy"} {
 		b.Run("way="+way, func(b *testing.B) {
-			w, finish := benchPipe(b)
+			w, finish := benchPipe(b, 1<<20)
 			var v *pipe.VmspliceWriter
 			if way != "w.Write" && way != "io.Copy" {
 				var err error

@@ -142,6 +142,7 @@ type fdConn struct {
 	rc    syscall.RawConn
 	flags int // F_GETFL
 	kind  kind
+	spin  spinner // how long its calls retry EAGAIN before parking
 }
 
 // mayBlock reports a side that splice(2) can sleep on although the pipe side

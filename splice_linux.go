@@ -31,6 +31,7 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 		side = dst
 	}
 	var stall stallGuard
+	pair := newPairCall(op, dst, src, call)
 	for {
 		if err := src.readyFirst(op, unix.POLLIN, nonblock); err != nil {
 			return 0, err
@@ -43,17 +44,25 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			errno, callErr, err error
 			parked              bool
 		)
-		try := func() { n, errno, callErr = both(op, dst, src, call) }
+		try := func() { n, errno, callErr = pair.run() }
 		if side != nil {
 			events := eventsOf(side, src)
 			parked, err = side.await(op, events, func(fd int) bool {
-				try()
+				// EAGAIN is retried for a moment first (see spinner).
+				again := side.spin.attempt(func() bool {
+					try()
+					return callErr == nil && errno == unix.EAGAIN
+				})
 				// An EAGAIN while side polls ready is not side's: parked,
 				// the call would wait for ever for an edge that never
 				// comes. The other side is then not so steady after all
 				// (a socket at urgent data; a tracefs or procfs file that
 				// answers EAGAIN), and the stall path below deals with it.
-				return callErr != nil || errno != unix.EAGAIN || ready(fd, events)
+				if !again || ready(fd, events) {
+					return true
+				}
+				side.spin.parking()
+				return false
 			})
 		} else {
 			try()
@@ -252,10 +261,22 @@ func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 			errno error
 		)
 		_, err := s.await("vmsplice", unix.POLLOUT, func(fd int) bool {
-			n, errno = ignoringEINTR(func() (int, error) {
-				return unix.Vmsplice(fd, iovs, flags|SPLICE_F_NONBLOCK)
-			})
-			return errno != unix.EAGAIN || flags&SPLICE_F_NONBLOCK != 0
+			call := func() (again bool) {
+				n, errno = ignoringEINTR(func() (int, error) {
+					return unix.Vmsplice(fd, iovs, flags|SPLICE_F_NONBLOCK)
+				})
+				return errno == unix.EAGAIN
+			}
+			if flags&SPLICE_F_NONBLOCK != 0 {
+				call()
+				return true
+			}
+			// EAGAIN is retried for a moment first (see spinner).
+			if s.spin.attempt(call) {
+				s.spin.parking()
+				return false
+			}
+			return true
 		})
 		switch {
 		case err != nil:

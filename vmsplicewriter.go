@@ -18,9 +18,11 @@ import (
 // again the writer replaces its pages with fresh ones (madvise(MADV_DONTNEED)):
 // the pipe keeps the old pages with the bytes committed, whoever ends up
 // holding them. That is right for every reader, including one that splices or
-// tees the data on to another pipe or splices it into a socket; it costs a
-// page fault and the kernel's zeroing of each page refilled. [SetReuse] trades
-// that for speed when every reader copies the bytes out.
+// tees the data on to another pipe or splices it into a socket; it costs the
+// kernel's zeroing of each page refilled, and a page fault for each 2 MiB run
+// of buffers where transparent huge pages are given (else one per 4 KiB
+// page). [SetReuse] trades that for speed when every reader copies the bytes
+// out.
 //
 // Use it as a [bufio.Writer]: fill [VmspliceWriter.Buffer] in place and
 // [VmspliceWriter.Commit] it, or [VmspliceWriter.Write] and
@@ -51,7 +53,7 @@ type VmspliceWriter struct {
 	pending int             // bytes of it written by Write or ReadFrom, not committed yet
 	total   uint64          // bytes handed to the pipe so far
 	gone    uint64          // of those, how many FIONREAD last showed consumed
-	unit    int             // mem is released in aligned runs of unit bytes (2 MiB with huge pages)
+	unit    int             // mem gets fresh pages in aligned runs of unit bytes, whole huge pages
 	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
 	err     error           // sticky: the first error, or errWriterClosed
 	cleanup runtime.Cleanup // unmaps mem if the writer is dropped unclosed
@@ -61,6 +63,7 @@ type VmspliceWriter struct {
 // vbuf is one buffer and what the pipe may hold of it.
 type vbuf struct {
 	b     []byte
+	off   int    // where b starts in mem
 	fresh bool   // its pages are new since it was last committed: nothing else holds them
 	end   uint64 // total when it was last committed
 }
@@ -111,20 +114,28 @@ func (v *VmspliceWriter) enter() error {
 // NewVmspliceWriter prepares a writer for w, the write end of a pipe (or a
 // FIFO opened for writing), with buffers of size bytes rounded up to whole
 // pages, and to 2 MiB from 2 MiB on. It raises the pipe's capacity to hold
-// one buffer if it is smaller ([SetCapacity]), never lowers it, and maps
-// enough buffers to fill the pipe and one more. Where the buffers add up to
-// 1 MiB or more they are aligned to 2 MiB and advised for transparent huge
-// pages with madvise(MADV_HUGEPAGE): with /sys/kernel/mm/transparent_hugepage/
-// enabled set to "always" or "madvise" they get huge pages where memory
-// allows, with "never" they get 4 KiB pages and the writer is slower (in
-// /proc/self/smaps_rollup, AnonHugePages shows which). The writer does not
-// close w; the caller does, after [VmspliceWriter.Close].
+// one buffer if it is smaller ([SetCapacity]), never lowers it; above
+// pipe-max-size ([MaxCapacity]) without CAP_SYS_RESOURCE it raises it to
+// pipe-max-size, and each buffer goes into the pipe in parts.
+//
+// The buffers are carved from runs of 2 MiB, aligned and advised for
+// transparent huge pages with madvise(MADV_HUGEPAGE), as many buffers as fit
+// in a run: at least two runs, and enough that all runs but one hold the
+// pipe's capacity (4 MiB for any buffer up to 1 MiB and a pipe up to 2 MiB).
+// Fresh pages are given a run at a time, which with huge pages is one page
+// fault per run rather than one per 4 KiB page. With /sys/kernel/mm/
+// transparent_hugepage/enabled set to "always" or "madvise" they get huge
+// pages where memory allows, with "never" they get 4 KiB pages and the
+// writer is slower (in /proc/self/smaps_rollup, AnonHugePages shows which).
+// The writer does not close w; the caller does, after
+// [VmspliceWriter.Close].
 //
 // Errors: w nil gives [os.ErrInvalid], closed [os.ErrClosed], not a pipe's
-// write end [syscall.EBADF]; size <= 0 gives [syscall.EINVAL], a size the
-// pipe cannot be raised to hold gives SetCapacity's error, such as
-// [syscall.EPERM] above [MaxCapacity] without CAP_SYS_RESOURCE. Other
-// systems give an error matching [errors.ErrUnsupported].
+// write end [syscall.EBADF]; size <= 0 gives [syscall.EINVAL]; a pipe that
+// may not be raised to hold a buffer, or to pipe-max-size, such as one of an
+// unprivileged user past the per-user pipe page limits, gives SetCapacity's
+// error, [syscall.EPERM], with the limit. Other systems give an error
+// matching [errors.ErrUnsupported].
 func NewVmspliceWriter(w *os.File, size int) (*VmspliceWriter, error) {
 	if w == nil {
 		return nil, &os.PathError{Op: "vmsplice", Path: "<nil>", Err: os.ErrInvalid}
@@ -156,8 +167,8 @@ func NewVmspliceWriter(w *os.File, size int) (*VmspliceWriter, error) {
 // file or to /dev/null, or vmsplice(2) of the read end; not this package's
 // Splice, Tee or Copy into a pipe or a Unix socket, which splice onward.
 //
-// Reuse spares a page fault and the zeroing of each page, which is most of
-// the cost of a commit with a fast reader.
+// Reuse spares the zeroing of each page and the page faults, which are most
+// of the cost of a commit with a fast reader.
 //
 // SetReuse does nothing on a nil writer, or while another call is in
 // progress (it has no error to say so: call it before using the writer, or
@@ -344,15 +355,15 @@ func (v *VmspliceWriter) prepare(i int) error {
 	if b.fresh || v.reuse && (b.end <= v.gone || v.leftPipe(b.end)) {
 		return nil
 	}
-	// Replace whole units around the buffer, so that huge pages stay whole;
-	// every other buffer is committed, so any of them may be replaced.
-	start := (i * len(b.b)) / v.unit * v.unit
-	end := min(((i+1)*len(b.b)+v.unit-1)/v.unit*v.unit, len(v.mem))
-	if err := freshPages(v.mem[start:end]); err != nil {
+	// Replace the whole run holding the buffer, so that huge pages stay
+	// whole; every other buffer is committed, so any of them may be
+	// replaced.
+	start := b.off / v.unit * v.unit
+	if err := freshPages(v.mem[start : start+v.unit]); err != nil {
 		return err
 	}
 	for j := range v.bufs {
-		if lo := j * len(b.b); lo >= start && lo+len(b.b) <= end {
+		if v.bufs[j].off/v.unit*v.unit == start {
 			v.bufs[j].fresh = true
 		}
 	}

@@ -311,11 +311,13 @@ func scribble(t *testing.T, w *os.File, size int) {
 	v.Close()
 }
 
-// TestVmspliceWriterOnwardReaders hands buffers to a reader that splices or
-// tees them on, out of the pipe, into a socket or another pipe, and refills
-// them at once: with fresh pages (the default) what arrives is what was
-// committed; with SetReuse it is what the buffer holds later, as SetReuse's
-// doc warns.
+// TestVmspliceWriterOnwardReaders hands a buffer to a reader that splices
+// or tees it on, out of the pipe, into a socket or another pipe, then goes
+// round the writer's ring of buffers (their pages read out of the pipe by a
+// copying reader) until the same buffer comes back, and fills it again: with
+// fresh pages (the default) the onward reader gets what was committed
+// first, although the writer recycled that memory; with SetReuse it gets
+// what the buffer holds later, as SetReuse's doc warns.
 func TestVmspliceWriterOnwardReaders(t *testing.T) {
 	onward := map[string]func(t *testing.T, r *os.File) (move func() error, out io.Reader){
 		"splice-to-unix-socket": func(t *testing.T, r *os.File) (func() error, io.Reader) {
@@ -353,25 +355,42 @@ func TestVmspliceWriterOnwardReaders(t *testing.T) {
 				if _, err := pipe.SetCapacity(w, page); err != nil {
 					t.Fatal(err)
 				}
-				v, err := pipe.NewVmspliceWriter(w, page) // two buffers of a page
+				v, err := pipe.NewVmspliceWriter(w, page)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer v.Close()
 				v.SetReuse(reuse)
 				move, out := setup(t, r)
-				var want []byte
-				for i := range 3 { // buffers A, B, then A again
-					b := v.Buffer()
-					fill := bytes.Repeat([]byte{'a' + byte(i)}, len(b))
-					copy(b, fill)
+				first := v.Buffer()
+				want := bytes.Repeat([]byte{'a'}, len(first))
+				copy(first, want)
+				if err := v.Commit(len(first)); err != nil {
+					t.Fatal(err)
+				}
+				if err := move(); err != nil {
+					t.Fatal(err)
+				}
+				// Round the ring: each buffer is read out of the pipe, so
+				// that the next commit goes in, until the first comes back.
+				scratch := make([]byte, page)
+				laps := 0
+				for b := v.Buffer(); &b[0] != &first[0]; b = v.Buffer() {
+					if laps++; laps > 1<<20 {
+						t.Fatal("the first buffer never came back")
+					}
+					copy(b, bytes.Repeat([]byte{'x'}, len(b)))
 					if err := v.Commit(len(b)); err != nil {
 						t.Fatal(err)
 					}
-					if err := move(); err != nil {
+					if _, err := io.ReadFull(r, scratch[:len(b)]); err != nil {
 						t.Fatal(err)
 					}
-					want = append(want, fill...)
+				}
+				b := v.Buffer()
+				copy(b, bytes.Repeat([]byte{'z'}, len(b)))
+				if err := v.Commit(len(b)); err != nil {
+					t.Fatal(err)
 				}
 				got := make([]byte, len(want))
 				if _, err := io.ReadFull(out, got); err != nil {
@@ -380,7 +399,7 @@ func TestVmspliceWriterOnwardReaders(t *testing.T) {
 				intact := bytes.Equal(got, want)
 				switch {
 				case !reuse && !intact:
-					t.Errorf("fresh pages: the reader got %q...; want %q...", got[:1], want[:1])
+					t.Errorf("fresh pages, buffer recycled after %d others: the onward reader got %q...; want %q...", laps, got[:1], want[:1])
 				case reuse && intact:
 					t.Errorf("reuse: the onward reader got the committed bytes; SetReuse's warning is stale for %s", name)
 				}
@@ -428,13 +447,18 @@ func TestVmspliceWriterBadFiles(t *testing.T) {
 	}
 }
 
-// TestVmspliceWriterAboveMaxIsEPERM asks, as an unprivileged user, for
-// buffers larger than pipe-max-size.
-func TestVmspliceWriterAboveMaxIsEPERM(t *testing.T) {
+// TestVmspliceWriterAboveMaxUnprivileged asks, as an unprivileged user,
+// for buffers larger than pipe-max-size, and then, past the per-user pipe
+// page limit, for a pipe that may not grow at all.
+func TestVmspliceWriterAboveMaxUnprivileged(t *testing.T) {
 	out, err := helperCmd(t, "vmsplice-eperm").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	if reason, ok := strings.CutPrefix(string(out), "skip: "); ok {
+		t.Skip(strings.TrimSpace(reason))
+	}
+	t.Logf("%s", out)
 }
 
 func helperVmspliceEPERM() int {
@@ -454,16 +478,68 @@ func helperVmspliceEPERM() int {
 	}
 	defer r.Close()
 	defer w.Close()
-	v, err := pipe.NewVmspliceWriter(w, max)
+	// Buffers of twice pipe-max-size: the pipe gets pipe-max-size and each
+	// buffer goes in in parts.
+	v, err := pipe.NewVmspliceWriter(w, 2*max)
 	if err != nil {
-		fmt.Printf("NewVmspliceWriter(pipe-max-size %d): %v\n", max, err)
+		fmt.Printf("uid %d: NewVmspliceWriter(%d), above pipe-max-size %d: %v\n", os.Geteuid(), 2*max, max, err)
 		return 1
 	}
-	v.Close()
-	if v, err := pipe.NewVmspliceWriter(w, max+1); !errors.Is(err, syscall.EPERM) {
-		fmt.Printf("uid %d: NewVmspliceWriter(%d) = %v, %v; want EPERM\n", os.Geteuid(), max+1, v, err)
+	if c, err := pipe.Capacity(w); c != max || err != nil {
+		fmt.Printf("capacity %d, %v; want pipe-max-size %d\n", c, err, max)
 		return 1
 	}
+	const total = 3
+	done := make(chan error, 1)
+	go func() {
+		for range total {
+			b := v.Buffer()
+			if len(b) < 2*max {
+				done <- fmt.Errorf("len(Buffer()) = %d; want at least %d", len(b), 2*max)
+				return
+			}
+			if err := v.Commit(len(b)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- v.Close()
+	}()
+	n, err := io.CopyN(io.Discard, r, int64(total*2*max))
+	if err != nil || n != int64(total*2*max) {
+		fmt.Printf("read %d bytes, %v; want %d\n", n, err, total*2*max)
+		return 1
+	}
+	if err := <-done; err != nil {
+		fmt.Println("writer:", err)
+		return 1
+	}
+	// Past pipe-user-pages-soft, new pipes of this user get two pages and
+	// may not grow: the error says why and where the limit is.
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for range 20000 / 2 {
+		r, w, err := pipe.Pipe2(pipe.O_CLOEXEC | pipe.O_NONBLOCK)
+		if err != nil {
+			fmt.Println("skip: no pipe shrank before running out of descriptors (past pipe-user-pages-soft):", err)
+			return 0
+		}
+		files = append(files, r, w)
+		if c, _ := pipe.Capacity(w); c < 16*os.Getpagesize() {
+			_, err := pipe.NewVmspliceWriter(w, 64<<10)
+			if !errors.Is(err, syscall.EPERM) || !strings.Contains(err.Error(), "pipe-max-size") || !strings.Contains(err.Error(), "MaxCapacity") {
+				fmt.Printf("NewVmspliceWriter on a pipe past the per-user limit (capacity %d): %v; want EPERM naming pipe-max-size and MaxCapacity\n", c, err)
+				return 1
+			}
+			fmt.Println(err)
+			return 0
+		}
+	}
+	fmt.Println("skip: no pipe shrank: pipe-user-pages-soft is not in force")
 	return 0
 }
 
@@ -591,6 +667,77 @@ func TestVmspliceWriterWaitDoesNotSpin(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the test closes r
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVmspliceWriterSlowReaderDoesNotSpin writes page after page into a
+// one-page pipe whose reader takes a page about every millisecond, once
+// with Commit and once with plain Write, which parks in the poller without
+// spinning. Each Commit waits longer than a spin before a park may last, so
+// the spins must die away: the process may use little more CPU than with
+// Write. (This catches a spin that does not end in a park; a fixed 50 µs
+// spin before each park cost about 1.5 times Write's CPU here, within the
+// noise of this bound.)
+func TestVmspliceWriterSlowReaderDoesNotSpin(t *testing.T) {
+	page := os.Getpagesize()
+	measure := func(name string) time.Duration {
+		r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+		if _, err := pipe.SetCapacity(w, page); err != nil {
+			t.Fatal(err)
+		}
+		write := func() error { _, err := w.Write(make([]byte, page)); return err }
+		if name == "Commit" {
+			v, err := pipe.NewVmspliceWriter(w, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			v.SetReuse(true)
+			write = func() error { return v.Commit(len(v.Buffer())) }
+		}
+		stop := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if err := write(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		buf := make([]byte, page)
+		read := func(d time.Duration) int {
+			n := 0
+			for end := time.Now().Add(d); time.Now().Before(end); n++ {
+				time.Sleep(300 * time.Microsecond)
+				if _, err := io.ReadFull(r, buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return n
+		}
+		read(100 * time.Millisecond) // let the spins die away
+		start, before := time.Now(), cpuTime(t)
+		n := read(500 * time.Millisecond)
+		used, elapsed := cpuTime(t)-before, time.Since(start)
+		t.Logf("%s, %d slow reads: the process used %v of CPU in %v", name, n, used, elapsed)
+		close(stop)
+		go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the test closes r
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return used
+	}
+	plain := measure("Write")
+	commit := measure("Commit")
+	if limit := plain*3/2 + 5*time.Millisecond; commit > limit {
+		t.Errorf("a Commit waiting on a slow reader used %v of CPU, Write %v: more than %v, something spins", commit, plain, limit)
 	}
 }
 

@@ -9,8 +9,8 @@
 // per-user page limits, packet mode, transparent huge pages), then one row per
 // way of moving data, each as soon as it is measured, in GB/s (10^9 bytes per
 // second): Write/Read with the default capacity, with a 1 MiB pipe and
-// between two processes; Vmsplice + Splice and VmspliceWriter + Splice to
-// /dev/null; Copy and io.Copy from a pipe to /dev/null, from a pipe to a
+// between two processes; Vmsplice + Splice to /dev/null, and VmspliceWriter
+// + Splice to /dev/null with fresh pages (the default) and with reuse; Copy and io.Copy from a pipe to /dev/null, from a pipe to a
 // file and from a file to a pipe. Each row says its speed-up over the first,
 // each Copy/io.Copy pair the ratio of the two, and a last line sums up what
 // the rows show, pointing to BENCHMARKS.md for the reasons. A row's time

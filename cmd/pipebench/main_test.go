@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -388,5 +389,52 @@ func TestSettleCatchesMismatch(t *testing.T) {
 	written <- result{n: 100}
 	if n, err := settle(written, 100, nil); n != 100 || err != nil {
 		t.Errorf("settle = %d, %v", n, err)
+	}
+}
+
+// sizes records the length of the buffer each Read is given.
+type sizes struct {
+	r         io.Reader
+	asks, got []int
+}
+
+func (s *sizes) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.asks, s.got = append(s.asks, len(p)), append(s.got, n)
+	return n, err
+}
+
+// TestReadsAreTheRowsSize checks that the rows' reader asks for -buf bytes
+// in every Read (io.CopyBuffer into io.Discard would ask for 8 KiB), and
+// gets all of a full 64 KiB pipe in one.
+func TestReadsAreTheRowsSize(t *testing.T) {
+	const size, total = 256 << 10, 4 << 20
+	r, w, err := newPipe()
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := w.Write(make([]byte, 64<<10)); err != nil { // a full default pipe
+		t.Fatal(err)
+	}
+	go func() {
+		w.Write(make([]byte, total-64<<10))
+		w.Close()
+	}()
+	rec := &sizes{r: r}
+	n, err := readAll(rec, size)()
+	if n != total || err != nil {
+		t.Fatalf("readAll = %d, %v; want %d", n, err, total)
+	}
+	for i, k := range rec.asks {
+		if k != size {
+			t.Fatalf("Read %d of %d asked for %d bytes; want %d", i, len(rec.asks), k, size)
+		}
+	}
+	if rec.got[0] != 64<<10 {
+		t.Errorf("the first Read, of a full 64 KiB pipe, got %d bytes", rec.got[0])
 	}
 }

@@ -42,7 +42,8 @@ func rows() []rowSpec {
 		{"write/read, 1 MiB pipe", writeRead(1 << 20)},
 		{"write/read, two processes", twoProcesses},
 		{"vmsplice + splice to /dev/null", vmspliceSplice},
-		{"VmspliceWriter reuse, /dev/null", vmspliceWriter},
+		{"VmspliceWriter fresh, /dev/null", vmspliceWriter(false)},
+		{"VmspliceWriter reuse, /dev/null", vmspliceWriter(true)},
 		{"Copy pipe -> /dev/null", copyTo(pipe.Copy, devNullDst)},
 		{"io.Copy pipe -> /dev/null", copyTo(io.Copy, devNullDst)},
 		{"Copy pipe -> file", copyTo(pipe.Copy, tempFileDst)},
@@ -134,11 +135,26 @@ func settle(written <-chan result, read int64, readErr error) (int64, error) {
 
 func fileWrite(w *os.File, b []byte) (int, error) { return w.Write(b) }
 
-// readAll reads r to EOF with Read alone (no WriterTo) and size-byte reads.
-func readAll(r *os.File, size int) func() (int64, error) {
+// readAll reads r to EOF with Read calls of size bytes each.
+func readAll(r io.Reader, size int) func() (int64, error) {
 	buf := make([]byte, size)
-	return func() (int64, error) {
-		return io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf)
+	return func() (int64, error) { return readLoop(r, buf) }
+}
+
+// readLoop reads r to EOF into buf, each Read asking for all of buf, and
+// returns how many bytes it read. Not io.CopyBuffer(io.Discard, r, buf):
+// io.Discard's ReadFrom would read 8 KiB at a time, whatever buf is.
+func readLoop(r io.Reader, buf []byte) (int64, error) {
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
 	}
 }
 
@@ -221,7 +237,7 @@ func childReader() int {
 	r := os.NewFile(uintptr(fd), "|0") // blocking, as pipe.Cmd hands it
 	buf := make([]byte, max(size, 1))
 	fmt.Println("ready")
-	n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf)
+	n, err := readLoop(r, buf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pipebench reader:", err)
 		return 1
@@ -262,28 +278,25 @@ func vmspliceSplice(d time.Duration, size int) (int64, time.Duration, error) {
 	return timed(r, func() <-chan result { return pump(w, buf, d, vmspliceWrite) }, drain(null, r))
 }
 
-// drain empties the pipe r into null with Splice, or with Read where
-// Splice is unsupported.
+// drain empties the pipe r into null with Copy, which splices where the
+// system can and opens both sides once, not once a chunk as a loop of
+// Splice calls would.
 func drain(null, r *os.File) func() (int64, error) {
-	return func() (int64, error) {
-		var total int64
-		for {
-			n, err := pipe.Splice(null, r, 1<<20, 0)
-			total += n
-			if total == 0 && errors.Is(err, errors.ErrUnsupported) {
-				return readAll(r, 1<<20)()
-			}
-			if err != nil || n == 0 {
-				return total, err
-			}
-		}
+	return func() (int64, error) { return pipe.Copy(null, r) }
+}
+
+// vmspliceWriter commits buffers of a VmspliceWriter, with fresh pages
+// (the default) or with reuse, which is safe here since the reader discards
+// what it splices, writing a byte in each page of each buffer first, as a
+// producer filling them would. The pipe holds one buffer: the writer raises
+// it, to pipe-max-size at most.
+func vmspliceWriter(reuse bool) mover {
+	return func(d time.Duration, size int) (int64, time.Duration, error) {
+		return vmspliceWriterRow(d, size, reuse)
 	}
 }
 
-// vmspliceWriter commits buffers of a VmspliceWriter with reuse, which is
-// safe here since the reader discards what it splices, writing a byte in
-// each page of each buffer first, as a producer filling them would.
-func vmspliceWriter(d time.Duration, size int) (int64, time.Duration, error) {
+func vmspliceWriterRow(d time.Duration, size int, reuse bool) (int64, time.Duration, error) {
 	r, w, err := newPipe()
 	if err != nil {
 		return 0, 0, err
@@ -299,7 +312,7 @@ func vmspliceWriter(d time.Duration, size int) (int64, time.Duration, error) {
 		}
 		return 0, 0, err
 	}
-	v.SetReuse(true)
+	v.SetReuse(reuse)
 	null, err := openNull()
 	if err != nil {
 		_ = v.Close() // nothing committed
