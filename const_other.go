@@ -1,14 +1,19 @@
-//go:build !(aix || darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris)
+//go:build !unix
 
 package pipe
 
-// The values of the exported constants (constants.go) where there is no
-// pipe2(2) (Windows, Plan 9, js, wasip1): Linux's on amd64, so that portable
-// code compiles. PIPE_BUF is POSIX's minimum; no guarantee is documented.
-// What Pipe2 honours is in pipe2_ospipe.go and pipe2_nopipes.go.
+// Flags for [Pipe2]. This system (Windows, Plan 9, js, wasip1) has no
+// pipe2(2): the values are Linux's on amd64, so that portable code compiles.
 const (
-	oCLOEXEC  = 0x80000
-	oNONBLOCK = 0x800
-	oDIRECT   = 0x4000
-	pipeBuf   = 512
+	// O_CLOEXEC is accepted on Windows and Plan 9, where it changes nothing:
+	// os/exec hands a child process only the files named in the exec.Cmd.
+	O_CLOEXEC = 0x80000
+
+	// O_NONBLOCK gives an error matching [errors.ErrUnsupported]: os.Pipe's
+	// ends are blocking here.
+	O_NONBLOCK = 0x800
 )
+
+// PIPE_BUF is POSIX's minimum for the largest write kept atomic; no
+// guarantee is documented for this system's pipes.
+const PIPE_BUF = 512

@@ -1,36 +1,28 @@
 package pipe
 
-// Flags for [Pipe2], ORed together. On Linux, the BSDs, darwin, Solaris,
-// illumos and AIX O_CLOEXEC and O_NONBLOCK are the system's open(2) flags;
-// elsewhere, and for O_DIRECT outside Linux, the values are Linux's on amd64,
-// so that portable code compiles. Pipe2 rejects a flag the platform cannot
-// honour with an error matching [errors.ErrUnsupported].
-const (
-	// O_CLOEXEC sets close-on-exec on both ends, so that no child process
-	// inherits them unless it is handed them (exec.Cmd's Stdin, Stdout,
-	// Stderr and ExtraFiles clear the flag in the child only). On Windows and
-	// Plan 9 it is accepted: os/exec hands a child only the files named.
-	O_CLOEXEC = oCLOEXEC
-
-	// O_NONBLOCK makes both ends non-blocking, so that the files use the
-	// runtime poller: deadlines work, and a Read or Write that waits parks
-	// its goroutine and is woken by Close.
-	O_NONBLOCK = oNONBLOCK
-
-	// O_DIRECT makes the pipe work in packet mode (Linux only): each write of
-	// up to PIPE_BUF bytes becomes one packet, and a read returns at most one
-	// packet, discarding whatever of it does not fit. The kernel shows the
-	// flag in F_GETFL on the write end only.
-	O_DIRECT = oDIRECT
-)
-
-// PIPE_BUF is the largest write the system keeps atomic: a write of up to
-// PIPE_BUF bytes to a pipe is never interleaved with other writers' data,
-// and when non-blocking it is written whole or fails with EAGAIN. Larger
-// writes may be split. In packet mode it is also the largest packet. Linux:
-// 4096; darwin and the BSDs: 512; Solaris and illumos: 5120; AIX: 32768;
-// elsewhere 512, POSIX's minimum, with no guarantee documented.
-const PIPE_BUF = pipeBuf
+// Which systems build which file: a file's name ends with the set of systems
+// it is built for, and where Go's file-name rule does not already say it, its
+// //go:build line names the same set. One meaning per suffix, package-wide:
+//
+//	(no suffix)      every system
+//	_linux           Linux (and Android)
+//	_darwin, _aix, _solaris
+//	                 that system (_darwin also iOS, _solaris also illumos)
+//	_bsd             darwin, DragonFly, FreeBSD, NetBSD, OpenBSD
+//	_unix            every Unix, Linux included (//go:build unix)
+//	_nonlinux        every system but Linux (//go:build !linux)
+//	_unix_nonlinux   every Unix but Linux (//go:build unix && !linux)
+//	_other           every system that is not Unix: Windows, Plan 9, js,
+//	                 wasip1 (//go:build !unix)
+//
+// pipe2_*.go are named for how the system makes a pipe, one set each:
+// _syscall, pipe2(2) itself (Linux, the BSDs but darwin, Solaris, illumos);
+// _forklock, pipe(2) and fcntl(2) under syscall.ForkLock (darwin, AIX);
+// _ospipe, os.Pipe (Windows, Plan 9); _nopipes, none (js, wasip1).
+//
+// The exported flag and size constants are declared in const_*.go, with
+// each system's value, so that go doc shows the value of the system it runs
+// on. The test files follow the same rule.
 
 // Flags for [Splice], [Tee] and [Vmsplice]: Linux's values, the same on every
 // architecture. Other systems have no such calls; the constants exist there

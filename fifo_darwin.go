@@ -1,5 +1,3 @@
-//go:build darwin
-
 package pipe
 
 import (
@@ -8,7 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// settleFIFO replaces the FIFO end f, which is in the runtime poller, with a
+func init() { settleFIFO = blockingFIFO }
+
+// blockingFIFO replaces the FIFO end f, which is in the runtime poller, with a
 // blocking file for the same open file description. darwin's kqueue does
 // not report a FIFO's last writer leaving (golang/go#24164): a Read parked in
 // the poller would miss end of file and wait for ever, which is why
@@ -16,7 +16,7 @@ import (
 // duplicated with close-on-exec, f is closed, and the duplicate is made
 // blocking before os.NewFile sees it, so the new file stays out of the
 // poller. f is closed whatever happens.
-func settleFIFO(f *os.File) (*os.File, error) {
+func blockingFIFO(f *os.File) (*os.File, error) {
 	name := f.Name()
 	nfd := -1
 	var dupErr error

@@ -1,4 +1,4 @@
-//go:build aix || darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris
+//go:build unix
 
 package pipe
 
@@ -15,6 +15,11 @@ import (
 // fifoCreateMode is the mode OpenFIFO gives a FIFO it creates (less the
 // umask), as containerd/fifo does: the owner may read and write.
 const fifoCreateMode = 0o600
+
+// settleFIFO turns the FIFO end f, non-blocking and in the runtime poller,
+// into the file OpenFIFO returns: f as it is, as os.OpenFile leaves a FIFO,
+// except on darwin, where fifo_darwin.go puts blockingFIFO here.
+var settleFIFO = func(f *os.File) (*os.File, error) { return f, nil }
 
 func mkfifo(path string, mode os.FileMode) error {
 	err := whileEINTR(func() error { return unix.Mkfifo(path, uint32(mode)) })

@@ -1,4 +1,4 @@
-//go:build dragonfly || freebsd || linux || netbsd || openbsd || solaris
+//go:build unix && !aix && !darwin
 
 package pipe
 
