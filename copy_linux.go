@@ -309,7 +309,7 @@ func spliceCall(n int) func(dfd, sfd int) (int, error) {
 
 // staged copies from a socket s into d, which must be a pipe for any
 // splice to work, through the buffer pipe bp: each round drains what the
-// socket holds into bp, up to 1 MiB in one call, then pumps it all into d.
+// socket holds into bp, up to copyChunk in one call, then pumps it all into d.
 // Spliced straight into d, a socket moves only what d has room for per
 // call, and internal/poll's own splice, which io.Copy uses from a socket
 // to a pipe, goes through such a buffer pipe too (BenchmarkCopy: tcp-pipe,

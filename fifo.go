@@ -73,7 +73,7 @@ func Mkfifo(path string, mode os.FileMode) error {
 // [os.ErrNotExist].
 //
 // The BSDs, Solaris, illumos and AIX have no inotify: there a writer tries
-// open(2) again every 20 ms, and an O_RDONLY open returns only at the first
+// open(2) again on a short timer shared by every waiting writer, and an O_RDONLY open returns only at the first
 // byte written, so a writer that waits for word from this program before
 // writing deadlocks with it; open such a FIFO after the word is sent.
 // darwin and iOS wait in the same way, but their kqueue misses a FIFO's

@@ -46,7 +46,8 @@ const rdwrFIFO = true
 // within [fifoTickMin, fifoTickMax]. A try, open(2) failing with ENXIO,
 // costs about 3 µs of CPU on a 2-core Linux 6.18 VM, so 1,000 FIFOs cost
 // about 4% of a core at the longest tick, and a writer connects to a
-// blocking reader within fifoTickMax plus one round of tries.
+// blocking reader within fifoTickMax plus one round of tries: the 100 ms
+// that OpenFIFO's doc promises.
 const (
 	fifoTickMin = 25 * time.Millisecond
 	fifoTickMax = 95 * time.Millisecond

@@ -212,8 +212,8 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 // other devices, sides with no descriptor, other systems, a pipe into a
 // regular file or a TCP socket (as fast or faster with read and write while a
 // writer fills the pipe), a *net.UnixConn into a pipe in the poller (io.Copy
-// splices it as well), and an *io.LimitedReader of 32 KiB or less, for
-// which learning what the sides are costs more than splicing saves. Where
+// splices it as well), and an *io.LimitedReader small enough that learning
+// what the sides are costs more than splicing saves. Where
 // io.Copy itself would go wrong, Copy uses Read and Write only: from a TCP
 // socket (io.Copy's splice stops at urgent data), into a datagram or
 // seqpacket socket held as an *os.File (which would get one huge message),

@@ -121,9 +121,8 @@ func (v *VmspliceWriter) enter() error {
 // The buffers are carved from runs of 2 MiB, aligned and advised for
 // transparent huge pages with madvise(MADV_HUGEPAGE), as many buffers as fit
 // in a run: at least two runs, and enough that all runs but one hold the
-// pipe's capacity (4 MiB for any buffer up to 1 MiB and a pipe up to 2 MiB).
-// Fresh pages are given a run at a time, which with huge pages is one page
-// fault per run rather than one per 4 KiB page. With /sys/kernel/mm/
+// pipe's capacity. Fresh pages are given a run at a time, which with huge
+// pages is one page fault per run rather than one per 4 KiB page. With /sys/kernel/mm/
 // transparent_hugepage/enabled set to "always" or "madvise" they get huge
 // pages where memory allows, with "never" they get 4 KiB pages and the
 // writer is slower (in /proc/self/smaps_rollup, AnonHugePages shows which).
