@@ -5,6 +5,16 @@
 // thread ([OpenFIFO]), pipes for child processes ([Command], [Chain]) and
 // pipelines of them run as a shell runs a | b | c ([Pipeline]).
 //
+// By task, each with its runnable example (pkg.go.dev shows them):
+//
+//   - create a pipe: [Pipe2] (Example, ExamplePipe2_deadline);
+//   - give a child process pipes: [Command], [Cmd.StdoutPipe] (ExampleCommand);
+//   - run a pipeline: [NewPipeline] (ExamplePipeline);
+//   - open a FIFO: [Mkfifo], [OpenFIFO] (ExampleOpenFIFO);
+//   - move bytes fast: [Copy], [Splice], [VmspliceWriter] (ExampleCopy,
+//     ExampleVmspliceWriter);
+//   - size a pipe: [SetCapacity], [Buffered] (ExampleSetCapacity, ExampleBuffered).
+//
 // Every end is an *os.File that the caller owns and closes. Inside a Go
 // program use O_CLOEXEC|O_NONBLOCK: the files then use the runtime poller,
 // as os.Pipe's do, so a waiting Read parks a goroutine rather than a thread,
