@@ -1,5 +1,3 @@
-//go:build linux
-
 package main
 
 // Linux has every facility the rows use: each one must run.
