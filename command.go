@@ -10,20 +10,36 @@ import (
 	"time"
 )
 
-// Cmd is an [exec.Cmd] whose pipes come from this package: the child's end of
-// each pipe is blocking, as programs expect, and the parent's end is an
-// *os.File that uses the runtime poller (deadlines work, Close wakes a Read or
-// Write that waits), stays open until the caller closes it, and can be resized
-// with [SetCapacity] on Linux.
+// execCmd names exec.Cmd for embedding in Cmd under an unexported name.
+type execCmd = exec.Cmd
+
+// Cmd runs a program as an [exec.Cmd] does, with pipes from this package: the
+// child's end of each pipe is blocking, as programs expect, and the parent's
+// end is an *os.File that uses the runtime poller (deadlines work, Close wakes
+// a Read or Write that waits), stays open until the caller closes it, and can
+// be resized with [SetCapacity] on Linux.
+//
+// A Cmd holds an exec.Cmd, made by [Command] or [CommandContext], whose
+// fields are promoted: set Path, Args, Env, Dir, Stdin, Stdout, Stderr,
+// ExtraFiles, SysProcAttr, Cancel and WaitDelay on the Cmd before Start, as
+// on an exec.Cmd, and read Process, ProcessState and Err. Its methods Environ
+// and String are promoted too. Every other method of exec.Cmd (Start, Run,
+// Output, CombinedOutput, Wait and the pipe methods) is the Cmd's own, and
+// the exec.Cmd itself cannot be reached, so no way of starting the command
+// skips what [Cmd.Start] does. For the same reason a Cmd cannot wrap an
+// exec.Cmd built elsewhere, which its holder could still start: make the Cmd
+// with Command, or CommandContext with the same context, and set the same
+// fields. The zero Cmd holds no exec.Cmd: its methods return errors matching
+// [os.ErrInvalid], and setting a field panics, as on a nil *exec.Cmd.
 //
 // [Cmd.Start] starts the command with exec.Cmd.Start and then closes, in the
 // parent, the child's end of every pipe made by [Cmd.StdinPipe],
 // [Cmd.StdoutPipe], [Cmd.StderrPipe], [Cmd.ExtraPipe] and [Chain], whether
 // the start succeeded or not: the parent then reads end of file once the
 // child (and any process it handed the descriptor on to) has exited, and
-// writing after the child has gone fails with EPIPE. Wait is exec.Cmd's and
-// never closes the parent's ends, so reading standard output to end of file
-// after Wait is allowed.
+// writing after the child has gone fails with EPIPE. [Cmd.Wait] never closes
+// the parent's ends, so reading standard output to end of file after Wait is
+// allowed.
 //
 // exec.Cmd's WaitDelay bounds how long the parent's ends made by this
 // package can keep waiting once the command is over, as it bounds exec's own
@@ -40,20 +56,20 @@ import (
 // outlives its context by that long, and to close the pipes exec makes
 // itself for a Stdin, Stdout or Stderr that is not an *os.File.)
 //
-// Every other field and method is exec.Cmd's. Calling the embedded
-// exec.Cmd's own Start, Run, Output or CombinedOutput (c.Cmd.Start()) skips
-// the closing and WaitDelay's deadlines: the parent then keeps the child's
-// ends open, so its reads do not see end of file nor its writes EPIPE (a
-// later c.Start closes them and returns exec's "already started"). Like an
-// exec.Cmd, a Cmd is not safe for concurrent use and cannot be reused after
-// Start.
+// Like an exec.Cmd, a Cmd is not safe for concurrent use and cannot be
+// reused after Start.
 //
 // On Windows and Plan 9 the pipes are os.Pipe's: blocking at both ends, so
 // the parent's ends take no deadlines, and WaitDelay leaves them alone. js
 // and wasip1 have no pipes: the pipe methods, Chain and [NewPipeline] give an
 // error matching [errors.ErrUnsupported].
 type Cmd struct {
-	*exec.Cmd
+	// execCmd is embedded under an unexported name, so that its fields and
+	// its Environ and String are promoted but users cannot reach its own
+	// Start, Run, Output and CombinedOutput, which would skip closing the
+	// child's ends. Every other method of exec.Cmd is defined on Cmd
+	// (TestCmdDefinesExecMethods fails when os/exec adds one).
+	*execCmd
 
 	// childEnds are the pipe ends handed to the child through Stdin,
 	// Stdout, Stderr and ExtraFiles; Start closes them in the parent.
@@ -79,7 +95,7 @@ type Cmd struct {
 // Command returns a [Cmd] to run the named program with the given arguments,
 // made by [exec.Command].
 func Command(name string, arg ...string) *Cmd {
-	return &Cmd{Cmd: exec.Command(name, arg...)}
+	return &Cmd{execCmd: exec.Command(name, arg...)}
 }
 
 // CommandContext is like [Command] but uses [exec.CommandContext]: the
@@ -91,9 +107,9 @@ func CommandContext(ctx context.Context, name string, arg ...string) *Cmd {
 	if ctx == nil {
 		c := exec.Command(name, arg...)
 		c.Err = misuse("CommandContext with a nil Context")
-		return &Cmd{Cmd: c}
+		return &Cmd{execCmd: c}
 	}
-	return &Cmd{Cmd: exec.CommandContext(ctx, name, arg...), ctx: ctx}
+	return &Cmd{execCmd: exec.CommandContext(ctx, name, arg...), ctx: ctx}
 }
 
 // StdinPipe returns the write end of a pipe whose read end becomes the
@@ -194,7 +210,7 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 //
 // A second Start gives an error matching [os.ErrInvalid].
 func (c *Cmd) Start() error {
-	if c == nil || c.Cmd == nil {
+	if c == nil || c.execCmd == nil {
 		return misuse("Start of a Cmd with no exec.Cmd")
 	}
 	if c.started {
@@ -203,7 +219,7 @@ func (c *Cmd) Start() error {
 	c.started = true
 	err := c.checkChildFiles()
 	if err == nil {
-		err = c.Cmd.Start()
+		err = c.execCmd.Start()
 	}
 	c.closeChildEnds()
 	if err == nil {
@@ -253,10 +269,10 @@ func (c *Cmd) checkChildFiles() error {
 // context and, with a WaitDelay, sets the deadlines of the parent's ends
 // (see [Cmd]); it closes none of them.
 func (c *Cmd) Wait() error {
-	if c == nil || c.Cmd == nil {
+	if c == nil || c.execCmd == nil {
 		return misuse("Wait of a Cmd with no exec.Cmd")
 	}
-	err := c.Cmd.Wait()
+	err := c.execCmd.Wait()
 	if w := c.watch; w != nil && c.ProcessState != nil {
 		c.watch = nil
 		w.reaped()
@@ -419,13 +435,13 @@ func Chain(cmds ...*Cmd) error {
 func checkLinks(what string, cmds []*Cmd) error {
 	seen := make(map[*exec.Cmd]int, len(cmds))
 	for i, c := range cmds {
-		if c == nil || c.Cmd == nil {
+		if c == nil || c.execCmd == nil {
 			return misuse("%s: command %d is nil", what, i)
 		}
-		if j, ok := seen[c.Cmd]; ok {
+		if j, ok := seen[c.execCmd]; ok {
 			return misuse("%s: command %d is command %d again", what, i, j)
 		}
-		seen[c.Cmd] = i
+		seen[c.execCmd] = i
 		if c.started || c.Process != nil {
 			return misuse("%s: command %d already started", what, i)
 		}
@@ -472,7 +488,7 @@ func link(cmds []*Cmd) error {
 // unstarted checks that c can still be given pipes: it has an exec.Cmd and
 // has not been started.
 func (c *Cmd) unstarted(what string) error {
-	if c == nil || c.Cmd == nil {
+	if c == nil || c.execCmd == nil {
 		return misuse("%s of a Cmd with no exec.Cmd", what)
 	}
 	if c.started || c.Process != nil {

@@ -3,8 +3,13 @@ package pipe_test
 import (
 	"context"
 	"errors"
+	"go/ast"
+	"go/build"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -138,8 +143,9 @@ func TestChainMisuse(t *testing.T) {
 	checkMisuse(t, "Chain()", pipe.Chain(), "Chain of 0 commands")
 	checkMisuse(t, "Chain(a)", pipe.Chain(a), "Chain of 1 commands")
 	checkMisuse(t, "Chain(a, a)", pipe.Chain(a, a), "command 1 is command 0 again")
-	// The same exec.Cmd in two wrappers is the same command.
-	checkMisuse(t, "Chain(a, copy of a)", pipe.Chain(a, &pipe.Cmd{Cmd: a.Cmd}), "command 1 is command 0 again")
+	// A copy of a Cmd holds the same exec.Cmd: it is the same command.
+	acopy := *a
+	checkMisuse(t, "Chain(a, copy of a)", pipe.Chain(a, &acopy), "command 1 is command 0 again")
 
 	b.Stdin = strings.NewReader("taken")
 	checkMisuse(t, "Chain with Stdin of the second set", pipe.Chain(a, b), "command 1: Stdin already set")
@@ -205,4 +211,102 @@ func TestCmdPipesUnsupported(t *testing.T) {
 	if err := pipe.Chain(c, pipe.Command("cat")); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("Chain: %v; want errors.ErrUnsupported", err)
 	}
+}
+
+// TestCmdHidesExecCmd checks that a user cannot reach the exec.Cmd inside a
+// Cmd, whose own Start would skip closing the child's ends (c.Cmd.Start()
+// does not compile), and that every exported field of exec.Cmd can still be
+// set on the Cmd.
+func TestCmdHidesExecCmd(t *testing.T) {
+	cmdType, execType := reflect.TypeFor[pipe.Cmd](), reflect.TypeFor[exec.Cmd]()
+	if f, ok := cmdType.FieldByName("Cmd"); ok {
+		t.Errorf("pipe.Cmd has a field Cmd of type %v", f.Type)
+	}
+	for _, f := range reflect.VisibleFields(cmdType) {
+		if f.IsExported() && (f.Type == execType || f.Type == reflect.PointerTo(execType)) {
+			t.Errorf("pipe.Cmd's exported field %s is a %v: c.%[1]s.Start() would skip closing the child's ends", f.Name, f.Type)
+		}
+	}
+	for _, f := range reflect.VisibleFields(execType) {
+		if !f.IsExported() {
+			continue
+		}
+		if got, ok := cmdType.FieldByName(f.Name); !ok || got.Type != f.Type {
+			t.Errorf("exec.Cmd's field %s (%v) is not promoted to pipe.Cmd", f.Name, f.Type)
+		}
+	}
+}
+
+// TestCmdDefinesExecMethods checks that every method of *exec.Cmd is either
+// defined by pipe.Cmd or one of the few promoted ones that cannot start the
+// process. A method os/exec adds later fails the test, rather than being
+// promoted unnoticed with a way to start the command that skips closing the
+// child's ends: define it on Cmd (and add it to
+// TestCmdStartingMethodsCloseChildEnds if it starts the command), or add it
+// to promoted if it cannot start anything.
+func TestCmdDefinesExecMethods(t *testing.T) {
+	// promoted are exec.Cmd's methods that only read the command.
+	promoted := map[string]bool{"Environ": true, "String": true}
+	defined := cmdMethodsDeclared(t)
+	execType, cmdType := reflect.TypeFor[*exec.Cmd](), reflect.TypeFor[*pipe.Cmd]()
+	for i := range execType.NumMethod() {
+		name := execType.Method(i).Name
+		if _, ok := cmdType.MethodByName(name); !ok {
+			t.Errorf("*pipe.Cmd has no method %s", name)
+		}
+		switch {
+		case !defined[name] && !promoted[name]:
+			t.Errorf("(*exec.Cmd).%s is promoted to *pipe.Cmd and may start the command without closing the child's ends: define it on Cmd, or list it as promoted if it cannot start anything", name)
+		case defined[name] && promoted[name]:
+			t.Errorf("%s is listed as promoted, but pipe.Cmd defines it", name)
+		}
+	}
+	for name := range promoted {
+		if _, ok := execType.MethodByName(name); !ok {
+			t.Errorf("%s is listed as promoted, but exec.Cmd has no such method", name)
+		}
+	}
+}
+
+// cmdMethodsDeclared returns the names of the methods declared with
+// receiver Cmd or *Cmd in the package's source files built here: the
+// methods pipe.Cmd defines, as opposed to those promoted from exec.Cmd,
+// which reflect cannot tell apart.
+func cmdMethodsDeclared(t *testing.T) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	names := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		if ok, err := build.Default.MatchFile(".", name); err != nil {
+			t.Fatal(err)
+		} else if !ok {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Recv == nil || len(fd.Recv.List) != 1 {
+				continue
+			}
+			recv := fd.Recv.List[0].Type
+			if star, ok := recv.(*ast.StarExpr); ok {
+				recv = star.X
+			}
+			if id, ok := recv.(*ast.Ident); ok && id.Name == "Cmd" {
+				names[fd.Name.Name] = true
+			}
+		}
+	}
+	return names
 }

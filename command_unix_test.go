@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -800,33 +801,60 @@ func TestCmdConcurrentStarts(t *testing.T) {
 	}
 }
 
-// TestCmdEmbeddedStart starts a command through the embedded exec.Cmd, as
-// the documentation warns against: the child's ends stay open in the parent
-// until a later Start closes them (and reports exec's "already started").
-func TestCmdEmbeddedStart(t *testing.T) {
-	needProgram(t, "cat")
-	before := openFDs()
-	c := command(t, "cat")
-	in, out := pipes(t, c)
-	if err := c.Cmd.Start(); err != nil {
-		t.Fatal(err)
+// TestCmdStartingMethodsCloseChildEnds starts a command with a StdinPipe and
+// an ExtraPipe through each method of Cmd that starts it, the ways a user
+// has since the exec.Cmd inside cannot be reached: once the method has
+// started the command (Start) or run it (the others), the parent holds only
+// its own ends, so that its reader sees end of file and its writer EPIPE.
+func TestCmdStartingMethodsCloseChildEnds(t *testing.T) {
+	needProgram(t, "sh")
+	methods := map[string]func(c *pipe.Cmd) error{
+		"Start":          (*pipe.Cmd).Start,
+		"Run":            (*pipe.Cmd).Run,
+		"Output":         func(c *pipe.Cmd) error { _, err := c.Output(); return err },
+		"CombinedOutput": func(c *pipe.Cmd) error { _, err := c.CombinedOutput(); return err },
 	}
-	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	if got := newPipeFDs(t, before); len(got) != 4 {
-		t.Errorf("after c.Cmd.Start the parent holds pipe fds %v; want both ends of both pipes", got)
+	// Every other method of exec.Cmd, which Cmd defines or promotes
+	// (TestCmdDefinesExecMethods), starts nothing.
+	startsNothing := map[string]bool{"Wait": true, "StdinPipe": true, "StdoutPipe": true, "StderrPipe": true, "Environ": true, "String": true}
+	execType := reflect.TypeFor[*exec.Cmd]()
+	for i := range execType.NumMethod() {
+		if name := execType.Method(i).Name; !startsNothing[name] && methods[name] == nil {
+			t.Errorf("(*exec.Cmd).%s may start the command: test it here", name)
+		}
 	}
-	if err := c.Start(); err == nil || !strings.Contains(err.Error(), "already started") {
-		t.Errorf("Start after c.Cmd.Start: %v; want exec's \"already started\"", err)
-	}
-	if got, want := newPipeFDs(t, before), fdsOf(t, in, out); !slices.Equal(got, want) {
-		t.Errorf("after Start the parent holds pipe fds %v; want only %v", got, want)
-	}
-	in.Close()
-	if b, err := io.ReadAll(out); err != nil || len(b) != 0 {
-		t.Errorf("cat wrote %q, %v; want end of file", b, err)
-	}
-	if err := c.Wait(); err != nil {
-		t.Error(err)
+	for name, method := range methods {
+		t.Run(name, func(t *testing.T) {
+			before := openFDs()
+			c := command(t, "sh", "-c", "echo extra >&3")
+			in := end(t, c.StdinPipe)
+			extra, fd, err := c.ExtraPipe(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { extra.Close() })
+			extra.SetDeadline(time.Now().Add(bound))
+			if fd != 3 {
+				t.Fatalf("ExtraPipe's descriptor in the child = %d; want 3", fd)
+			}
+			if err := method(c); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := newPipeFDs(t, before), fdsOf(t, in, extra); !slices.Equal(got, want) {
+				t.Fatalf("after %s the parent holds pipe fds %v; want only its own ends %v", name, got, want)
+			}
+			if name == "Start" {
+				if err := c.Wait(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if b, err := io.ReadAll(extra); err != nil || string(b) != "extra\n" {
+				t.Errorf("read from the child's fd 3: %q, %v; want \"extra\\n\" and end of file", b, err)
+			}
+			if _, err := in.Write([]byte("x")); !errors.Is(err, syscall.EPIPE) {
+				t.Errorf("write to the exited child's stdin: %v; want EPIPE", err)
+			}
+		})
 	}
 }
 

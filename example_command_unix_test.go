@@ -3,6 +3,7 @@
 package pipe_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -155,6 +156,24 @@ func ExampleCommand() {
 	// apple
 	// fig
 	// pear
+}
+
+// exec.Cmd's fields are set on the Cmd itself, as on an exec.Cmd: here Env,
+// Dir and WaitDelay of a command killed if it outlives its context. Output,
+// like Start, Run and CombinedOutput, is the Cmd's own.
+func ExampleCommandContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := pipe.CommandContext(ctx, "sh", "-c", `echo "$GREETING from $(pwd)"`)
+	c.Env = append(os.Environ(), "GREETING=hello")
+	c.Dir = "/"
+	c.WaitDelay = time.Second
+	out, err := c.Output()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(out))
+	// Output: hello from /
 }
 
 // Wait does not close the pipes: the output can be read after the program
