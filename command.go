@@ -348,7 +348,8 @@ func (c *Cmd) Run() error {
 
 // Output runs the command with [Cmd.Run] and returns its standard output, as
 // exec.Cmd.Output does: Stdout must be unset, and when Stderr is unset the
-// first 32 KiB of standard error go into the [*exec.ExitError] it returns.
+// start of standard error, as much as exec.Cmd.Output keeps, goes into the
+// [*exec.ExitError] it returns.
 func (c *Cmd) Output() ([]byte, error) {
 	if err := c.unstarted("Output"); err != nil {
 		return nil, err
@@ -360,7 +361,7 @@ func (c *Cmd) Output() ([]byte, error) {
 	c.Stdout = &stdout
 	var stderr *headBuffer
 	if c.Stderr == nil {
-		stderr = &headBuffer{n: 32 << 10}
+		stderr = &headBuffer{n: stderrKept}
 		c.Stderr = stderr
 	}
 	err := c.Run()
@@ -502,6 +503,10 @@ func (c *Cmd) unstarted(what string) error {
 func misuse(format string, args ...any) error {
 	return fmt.Errorf("pipe: %s: %w", fmt.Sprintf(format, args...), os.ErrInvalid)
 }
+
+// stderrKept is how much of a command's standard error Output keeps for the
+// *exec.ExitError when Stderr is unset: what exec.Cmd.Output keeps.
+const stderrKept = 32 << 10
 
 // headBuffer keeps the first n bytes written to it and discards the rest,
 // accepting everything so that the child never sees a write error.

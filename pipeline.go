@@ -247,8 +247,8 @@ func (p *Pipeline) Run() error {
 
 // Output runs the pipeline with [Pipeline.Run] and returns the last
 // command's standard output, which must be unset. As with exec.Cmd.Output,
-// the first 32 KiB of the standard error of each command whose Stderr is
-// unset are kept, and the [*exec.ExitError] in the error of the command
+// the start of the standard error of each command whose Stderr is unset is
+// kept, and the [*exec.ExitError] in the error of the command
 // that failed carries its own.
 func (p *Pipeline) Output() ([]byte, error) {
 	if err := p.usable("Output"); err != nil {
@@ -263,7 +263,7 @@ func (p *Pipeline) Output() ([]byte, error) {
 	stderrs := make([]*headBuffer, len(p.cmds))
 	for i, c := range p.cmds {
 		if c.Stderr == nil {
-			stderrs[i] = &headBuffer{n: 32 << 10}
+			stderrs[i] = &headBuffer{n: stderrKept}
 			c.Stderr = stderrs[i]
 		}
 	}
