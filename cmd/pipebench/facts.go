@@ -5,16 +5,20 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/pipe2go/pipe"
 )
 
-// Facts are the machine's pipe facts, typed. A fact that could not be read
-// is null in JSON, and FactErrors in the Report says why, under the same
-// key.
+// Facts are the facts of this machine and build that the rows depend on,
+// typed. A fact that could not be read is null in JSON, and FactErrors in
+// the Report says why, under the same key.
 type Facts struct {
+	GoVersion       string  `json:"go_version"`           // runtime.Version()
+	CPUModel        *string `json:"cpu_model"`            // /proc/cpuinfo's "model name"
+	CPUCount        int     `json:"cpu_count"`            // runtime.NumCPU(): the CPUs this process may run on
 	OS              string  `json:"os"`                   // GOOS/GOARCH
 	Kernel          *string `json:"kernel"`               // /proc/sys/kernel/osrelease
 	PipeBuf         int     `json:"pipe_buf"`             // bytes written atomically
@@ -35,8 +39,15 @@ func facts() (Facts, map[string]string) {
 			errs[key] = err.Error()
 		}
 	}
-	f := Facts{OS: runtime.GOOS + "/" + runtime.GOARCH, PipeBuf: pipe.PIPE_BUF}
+	f := Facts{
+		GoVersion: runtime.Version(),
+		CPUCount:  runtime.NumCPU(),
+		OS:        runtime.GOOS + "/" + runtime.GOARCH,
+		PipeBuf:   pipe.PIPE_BUF,
+	}
 	var err error
+	f.CPUModel, err = cpuModel("/proc/cpuinfo")
+	note("cpu_model", err)
 	f.Kernel, err = readString("/proc/sys/kernel/osrelease")
 	note("kernel", err)
 	f.PipeMaxSize, err = readInt("/proc/sys/fs/pipe-max-size")
@@ -98,6 +109,30 @@ func readInt(name string) (*int, error) {
 	return &n, nil
 }
 
+// cpuModel returns the "model name" of the CPUs listed in name, a Linux
+// /proc/cpuinfo, the distinct ones joined by " + ". Where there is no such
+// file, or no such line (Linux on arm64 has none), the model is unknown and
+// the error says why.
+func cpuModel(name string) (*string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	var models []string
+	for line := range strings.Lines(string(b)) {
+		key, value, ok := strings.Cut(line, ":")
+		value = strings.TrimSpace(value)
+		if ok && strings.TrimSpace(key) == "model name" && value != "" && !slices.Contains(models, value) {
+			models = append(models, value)
+		}
+	}
+	if len(models) == 0 {
+		return nil, fmt.Errorf("%s has no \"model name\" line", name)
+	}
+	m := strings.Join(models, " + ")
+	return &m, nil
+}
+
 // thpMode returns the bracketed choice of the transparent huge page setting.
 func thpMode() (*string, error) {
 	const name = "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -130,6 +165,9 @@ func printFacts(w io.Writer, f Facts, errs map[string]string) {
 	if !f.PacketMode {
 		packet = "no (" + errs["packet_mode"] + ")"
 	}
+	fmt.Fprintf(w, "go version             %s\n", f.GoVersion)
+	fmt.Fprintf(w, "cpu model              %s\n", str("cpu_model", f.CPUModel))
+	fmt.Fprintf(w, "cpus                   %d (runtime.NumCPU: the CPUs this process may run on)\n", f.CPUCount)
 	fmt.Fprintf(w, "os                     %s\n", f.OS)
 	fmt.Fprintf(w, "kernel                 %s\n", str("kernel", f.Kernel))
 	fmt.Fprintf(w, "PIPE_BUF               %d bytes\n", f.PipeBuf)

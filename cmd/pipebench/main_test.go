@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +67,10 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-buf=99999999999999999999"}, "is not a size"},
 		{[]string{"-buf=8589934592G"}, "is out of range"}, // would overflow when multiplied
 		{[]string{"-rows=("}, "-rows: error parsing regexp"},
-		{[]string{"-rows=nomatch"}, `-rows "nomatch" matches no row; the rows are:`},
+		{[]string{"-rows=nomatch"}, `-rows "nomatch" matches no row (the rows are listed below)`},
+		{[]string{"-repeat=0"}, "-repeat must be at least 1, not 0"},
+		{[]string{"-repeat=-3"}, "-repeat must be at least 1, not -3"},
+		{[]string{"-repeat=many"}, `invalid value "many" for flag -repeat`},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
 		code, stdout, stderr := pbRun(t, tc.args...)
@@ -165,7 +170,7 @@ func checkRows(t *testing.T, want []string, ran []Row, skipped []Skipped) {
 
 func TestJSON(t *testing.T) {
 	rowsRE := `^(write/read, default capacity|write/read, two processes|(io\.)?Copy pipe -> /dev/null)$`
-	code, stdout, stderr := pbRun(t, "-json", "-duration=20ms", "-buf=64KiB", "-rows="+rowsRE)
+	code, stdout, stderr := pbRun(t, "-json", "-duration=20ms", "-repeat=3", "-buf=64KiB", "-rows="+rowsRE)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -181,7 +186,7 @@ func TestJSON(t *testing.T) {
 	facts, _ := doc["facts"].(map[string]any)
 	factErrors, _ := doc["fact_errors"].(map[string]any)
 	kinds := map[string]string{ // the facts and their JSON kinds
-		"os": "string", "kernel": "string", "pipe_buf": "number",
+		"go_version": "string", "cpu_model": "string", "cpu_count": "number", "os": "string", "kernel": "string", "pipe_buf": "number",
 		"default_capacity": "number", "pipe_max_size": "number",
 		"pipe_user_pages_soft": "number", "pipe_user_pages_hard": "number",
 		"packet_mode": "bool", "transparent_hugepage": "string",
@@ -216,10 +221,16 @@ func TestJSON(t *testing.T) {
 			t.Errorf("fact_errors[%q] = %#v: not a fact's reason", key, reason)
 		}
 	}
-	if expectRows == allRun && factErrors != nil {
-		t.Errorf("Linux could not read facts: %v", factErrors)
+	if expectRows == allRun {
+		// Linux has every fact; /proc/cpuinfo has "model name" lines on
+		// x86 but not on every architecture (arm64 has none).
+		for key, reason := range factErrors {
+			if key != "cpu_model" || runtime.GOARCH == "amd64" || runtime.GOARCH == "386" {
+				t.Errorf("Linux could not read fact %q: %v", key, reason)
+			}
+		}
 	}
-	for key, kind := range map[string]string{"buf_bytes": "number", "seconds_per_row": "number", "rows": "array",
+	for key, kind := range map[string]string{"buf_bytes": "number", "seconds_per_run": "number", "runs_per_row": "number", "rows": "array",
 		"copy_vs_io_copy": "array", "skipped": "array", "summary": "string"} {
 		if got := jsonKind(doc[key]); got != kind {
 			t.Errorf("%q is a %s; want a %s", key, got, kind)
@@ -228,7 +239,8 @@ func TestJSON(t *testing.T) {
 	for _, r := range doc["rows"].([]any) {
 		row, _ := r.(map[string]any)
 		for key, kind := range map[string]string{"name": "string", "bytes": "number", "seconds": "number",
-			"gb_per_s": "number", "speedup_vs_write_read": "number"} {
+			"gb_per_s": "number", "min_gb_per_s": "number", "max_gb_per_s": "number", "runs_gb_per_s": "array",
+			"speedup_vs_write_read": "number"} {
 			if got := jsonKind(row[key]); got != kind {
 				t.Errorf("row %v: %q is a %s; want a %s", row, key, got, kind)
 			}
@@ -240,8 +252,15 @@ func TestJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Facts.PipeBuf != pipe.PIPE_BUF || rep.BufBytes != 64<<10 || rep.SecondsPerRow != 0.02 {
-		t.Errorf("facts = %+v, buf_bytes = %d, seconds_per_row = %v", rep.Facts, rep.BufBytes, rep.SecondsPerRow)
+	if rep.Facts.PipeBuf != pipe.PIPE_BUF || rep.BufBytes != 64<<10 || rep.SecondsPerRun != 0.02 || rep.Repeat != 3 {
+		t.Errorf("facts = %+v, buf_bytes = %d, seconds_per_run = %v, runs_per_row = %d", rep.Facts, rep.BufBytes, rep.SecondsPerRun, rep.Repeat)
+	}
+	checkMachine(t, rep.Facts, rep.FactErrors)
+	for _, r := range rep.Rows {
+		if len(r.Runs) != 3 || r.Min != slices.Min(r.Runs) || r.Max != slices.Max(r.Runs) || !slices.Contains(r.Runs, r.GBps) ||
+			r.Min > r.GBps || r.GBps > r.Max {
+			t.Errorf("row %+v: not the median of 3 runs with their range", r)
+		}
 	}
 	checkRows(t, []string{"write/read, default capacity", "write/read, two processes",
 		"Copy pipe -> /dev/null", "io.Copy pipe -> /dev/null"}, rep.Rows, rep.Skipped)
@@ -261,11 +280,12 @@ func TestJSON(t *testing.T) {
 	}
 	if wantPairs == 1 {
 		p := rep.Pairs[0]
-		if p.Path != "pipe -> /dev/null" || p.Copy != rep.Rows[2].GBps || p.IOCopy != rep.Rows[3].GBps || p.Ratio != p.Copy/p.IOCopy {
+		if p.Path != "pipe -> /dev/null" || p.Copy != rep.Rows[2].GBps || p.IOCopy != rep.Rows[3].GBps || p.Ratio != p.Copy/p.IOCopy ||
+			p.SamePath != copyDefers(copyPath{endPipe, endNull}) || p.Verdict != verdict(rep.Rows[2], rep.Rows[3], p.SamePath) {
 			t.Errorf("pair %+v does not match rows %+v", p, rep.Rows[2:])
 		}
 	}
-	if rep.Summary != summary(rep.Rows, rep.Pairs, 20*time.Millisecond) {
+	if rep.Summary != summary(rep.Rows, rep.Pairs, 20*time.Millisecond, 3) {
 		t.Errorf("summary %q", rep.Summary)
 	}
 }
@@ -292,22 +312,30 @@ func jsonKind(v any) string {
 // a line per row, a ratio line after each Copy/io.Copy pair, and the
 // summary line last.
 func TestTable(t *testing.T) {
-	code, out, stderr := pbRun(t, "-duration=20ms", "-buf=64KiB")
+	code, out, stderr := pbRun(t, "-duration=20ms", "-repeat=3", "-buf=64KiB")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"PIPE_BUF", "pipe-max-size", "pipe-user-pages-soft", "packet mode",
-		"transparent hugepages", "GB/s = 10^9 bytes/s", "64 KiB buffers, 20ms a row"} {
-		if !strings.Contains(out, want) {
+	f, errs := facts()
+	model := "unknown (" + errs["cpu_model"] + ")"
+	if f.CPUModel != nil {
+		model = *f.CPUModel
+	}
+	for _, want := range []string{"\ngo version             " + runtime.Version() + "\n",
+		"\ncpu model              " + model + "\n",
+		"\ncpus                   " + strconv.Itoa(runtime.NumCPU()) + " (runtime.NumCPU",
+		"PIPE_BUF", "pipe-max-size", "pipe-user-pages-soft", "packet mode",
+		"transparent hugepages", "GB/s = 10^9 bytes/s", "64 KiB buffers, 3 runs of 20ms a row"} {
+		if !strings.Contains("\n"+out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	if strings.Contains(out, "GiB/s") {
 		t.Errorf("output mentions GiB/s:\n%s", out)
 	}
-	measured := regexp.MustCompile(`^(\S.*?) +(\d+\.\d\d) +(\d+\.\d\dx)$`)
+	measured := regexp.MustCompile(`^(\S.*?) +(\d+\.\d\d) +(\d+\.\d\d)-(\d+\.\d\d) +(\d+\.\d\dx)$`)
 	skipped := regexp.MustCompile(`^(\S.*?) +- +skipped: (.+)$`)
-	ratio := regexp.MustCompile(`^  Copy / io\.Copy, (.+): \d+\.\d\dx$`)
+	ratio := regexp.MustCompile(`^  Copy / io\.Copy, (.+?): (Copy|io\.Copy|either|within noise|same path) \(.*\d\.\d\dx.*\)$`)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	var ran []Row
 	var skips []Skipped
@@ -315,10 +343,16 @@ func TestTable(t *testing.T) {
 	for i, line := range lines {
 		if m := measured.FindStringSubmatch(line); m != nil {
 			ran = append(ran, Row{Name: m[1], Bytes: 1, Seconds: 1, GBps: 1e-9}) // parsed for names only
+			if lo, mid, hi := m[3], m[2], m[4]; !(atof(t, lo) <= atof(t, mid) && atof(t, mid) <= atof(t, hi)) {
+				t.Errorf("row %q: median %s outside its range %s-%s", m[1], mid, lo, hi)
+			}
 		} else if m := skipped.FindStringSubmatch(line); m != nil {
 			skips = append(skips, Skipped{m[1], m[2]})
 		} else if m := ratio.FindStringSubmatch(line); m != nil {
 			ratios = append(ratios, m[1])
+			if same := m[2] == string(VerdictSamePath); same != copyDefers(pathNamed(t, m[1])) {
+				t.Errorf("%q: same path %v; Copy hands it to io.Copy: %v", line, same, !same)
+			}
 			prev := lines[i-1] // the pair's second row comes just before
 			if !strings.HasPrefix(prev, "io.Copy "+m[1]+" ") {
 				t.Errorf("ratio line %q follows %q", line, prev)
@@ -337,38 +371,253 @@ func TestTable(t *testing.T) {
 	if !strings.HasSuffix(last, "which way for which job, and why: BENCHMARKS.md") {
 		t.Errorf("last line %q does not point to BENCHMARKS.md", last)
 	}
+	if !strings.HasPrefix(last, "from 3 runs of 20ms of each row, medians: ") {
+		t.Errorf("last line %q does not say how many runs", last)
+	}
 	for _, p := range ratios {
-		if !strings.Contains(last, " for "+p+" (") {
+		if !strings.Contains(last, p+": ") {
 			t.Errorf("summary %q says nothing of %s", last, p)
 		}
 	}
 }
 
+func atof(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// pathNamed returns the copyPath of the Copy row for path.
+func pathNamed(t *testing.T, path string) copyPath {
+	t.Helper()
+	for _, spec := range rows() {
+		if spec.path != nil && spec.path.String() == path {
+			return *spec.path
+		}
+	}
+	t.Fatalf("no Copy row for %q", path)
+	return copyPath{}
+}
+
 func TestSummary(t *testing.T) {
 	rows := []Row{{Name: "a", GBps: 1}, {Name: "b", GBps: 3}, {Name: "c", GBps: 2}}
-	pairs := []Pair{{Path: "x", Ratio: 2}, {Path: "y", Ratio: 0.5}, {Path: "z", Ratio: 1.05}}
-	want := "from one 2s run of each row: use Copy for x (2.00x io.Copy), io.Copy for y (Copy 0.50x), either for z (Copy 1.05x, within 10%); " +
+	pairs := []Pair{{Path: "x", Ratio: 2, Verdict: VerdictCopy}, {Path: "y", Ratio: 0.5, Verdict: VerdictIOCopy},
+		{Path: "z", Ratio: 1.05, Verdict: VerdictEither}, {Path: "n", Ratio: 1.5, Verdict: VerdictNoise},
+		{Path: "s", Ratio: 0.8, SamePath: true, Verdict: VerdictSamePath}, {Path: "f", Ratio: 3, Verdict: VerdictTooFew}}
+	want := "from 5 runs of 2s of each row, medians: x: Copy (2.00x io.Copy, ranges apart); y: io.Copy (Copy 0.50x, ranges apart); " +
+		"z: either (Copy 1.05x: ranges apart, medians within 10%); n: within noise (Copy 1.50x, ranges overlap); " +
+		"s: same path (Copy hands it to io.Copy; Copy 0.80x is noise); f: too few runs (Copy 3.00x; a verdict needs -repeat 3); " +
 		"fastest here: b, 3.00 GB/s; which way for which job, and why: BENCHMARKS.md"
-	if got := summary(rows, pairs, 2*time.Second); got != want {
+	if got := summary(rows, pairs, 2*time.Second, 5); got != want {
 		t.Errorf("summary =\n%s\nwant\n%s", got, want)
 	}
-	if got := summary(nil, nil, time.Second); got != "nothing measured here (every row skipped); which way for which job, and why: BENCHMARKS.md" {
+	if got := summary(rows[:1], nil, time.Second, 1); got != "from 1 run of 1s of each row, medians: fastest here: a, 1.00 GB/s; which way for which job, and why: BENCHMARKS.md" {
+		t.Errorf("summary of one run = %q", got)
+	}
+	if got := summary(nil, nil, time.Second, 3); got != "nothing measured here (every row skipped); which way for which job, and why: BENCHMARKS.md" {
 		t.Errorf("summary with no rows = %q", got)
 	}
 }
 
+// runsOf returns a Row summarizing runs at these speeds.
+func runsOf(name string, gbps ...float64) Row {
+	var runs []Row
+	for _, g := range gbps {
+		runs = append(runs, Row{Name: name, Bytes: int64(g * 1e9), Seconds: 1, GBps: g})
+	}
+	return summarize(runs)
+}
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		runs          []float64
+		med, min, max float64
+	}{
+		{[]float64{3}, 3, 3, 3},
+		{[]float64{5, 1, 3}, 3, 1, 5},
+		{[]float64{4, 1, 3, 2}, 2, 1, 4}, // even: the slower middle run
+		{[]float64{2, 9, 2, 7, 1}, 2, 1, 9},
+	} {
+		r := runsOf("r", tc.runs...)
+		if r.GBps != tc.med || r.Min != tc.min || r.Max != tc.max || !slices.Equal(r.Runs, tc.runs) ||
+			r.Bytes != int64(tc.med*1e9) || r.Seconds != 1 || r.Name != "r" {
+			t.Errorf("summarize(%v) = %+v; want median %v, range %v-%v, runs in order", tc.runs, r, tc.med, tc.min, tc.max)
+		}
+	}
+}
+
+// TestVerdict checks the rule: a pairing Copy hands to io.Copy is the same
+// path whatever the numbers; otherwise overlapping ranges give no verdict,
+// and only ranges apart pick a side.
+func TestVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		c, ioc   Row
+		samePath bool
+		want     Verdict
+	}{
+		{"apart, Copy far ahead", runsOf("c", 10, 11, 12), runsOf("i", 5, 6, 7), false, VerdictCopy},
+		{"apart, io.Copy far ahead", runsOf("c", 3, 3.1, 3.2), runsOf("i", 4, 4.1, 4.2), false, VerdictIOCopy},
+		{"apart, within 10%", runsOf("c", 3.3, 3.31, 3.32), runsOf("i", 3.1, 3.12, 3.2), false, VerdictEither},
+		{"apart by exactly 10%", runsOf("c", 1.1, 1.1, 1.1), runsOf("i", 1, 1, 1), false, VerdictCopy},
+		{"medians 30% apart, ranges overlap", runsOf("c", 2, 13, 14), runsOf("i", 9, 10, 11), false, VerdictNoise},
+		{"one run of one row inside the other's range", runsOf("c", 5, 6, 7), runsOf("i", 6.5, 8, 9), false, VerdictNoise},
+		{"ranges touching", runsOf("c", 7, 8, 9), runsOf("i", 5, 6, 7), false, VerdictNoise},
+		{"one noisy run flips the old rule", runsOf("c", 3.0, 3.4, 3.1), runsOf("i", 3.2, 2.8, 3.3), false, VerdictNoise},
+		{"same path, ranges apart", runsOf("c", 10, 11, 12), runsOf("i", 5, 6, 7), true, VerdictSamePath},
+		{"same path, ranges overlap", runsOf("c", 3, 3.1, 3.2), runsOf("i", 3, 3.1, 3.2), true, VerdictSamePath},
+		{"same path, one run", runsOf("c", 3), runsOf("i", 1), true, VerdictSamePath},
+		{"two runs, apart", runsOf("c", 10, 11), runsOf("i", 5, 6), false, VerdictTooFew},
+		{"one run", runsOf("c", 10), runsOf("i", 5), false, VerdictTooFew},
+	} {
+		if got := verdict(tc.c, tc.ioc, tc.samePath); got != tc.want {
+			t.Errorf("%s: verdict(%v, %v, %v) = %q; want %q", tc.name, tc.c.Runs, tc.ioc.Runs, tc.samePath, got, tc.want)
+		}
+	}
+}
+
 func TestPairOf(t *testing.T) {
-	m := map[string]float64{"Copy p": 4}
-	if _, ok := pairOf("Copy p", m); ok {
+	p := copyPath{endPipe, endNull}
+	group := copyRows(p)
+	c, ioc := runsOf("Copy pipe -> /dev/null", 8, 9, 10), runsOf("io.Copy pipe -> /dev/null", 2, 3, 4)
+	got, ok := pairOf(group, []Row{c, ioc})
+	want := Pair{Path: "pipe -> /dev/null", Copy: 9, IOCopy: 3, Ratio: 3, SamePath: copyDefers(p), Verdict: verdict(c, ioc, copyDefers(p))}
+	if !ok || got != want {
+		t.Errorf("pairOf = %+v, %v; want %+v", got, ok, want)
+	}
+	if _, ok := pairOf(group, []Row{c}); ok {
 		t.Error("a pair with one row measured")
 	}
-	m["io.Copy p"] = 2
-	p, ok := pairOf("io.Copy p", m)
-	if !ok || p != (Pair{Path: "p", Copy: 4, IOCopy: 2, Ratio: 2}) {
-		t.Errorf("pairOf = %+v, %v", p, ok)
+	if _, ok := pairOf(group[:1], []Row{c}); ok {
+		t.Error("a pair of one row")
 	}
-	if _, ok := pairOf("write/read", m); ok {
-		t.Error("a pair for a row that is not Copy's")
+	wr := rows()[:2]
+	if _, ok := pairOf(wr, []Row{runsOf(wr[0].name, 1), runsOf(wr[1].name, 1)}); ok {
+		t.Error("a pair of rows that are not Copy's")
+	}
+}
+
+func TestInTurn(t *testing.T) {
+	names := func(groups [][]rowSpec) (out [][]string) {
+		for _, g := range groups {
+			var n []string
+			for _, s := range g {
+				n = append(n, s.name)
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	all := rows()
+	got := names(inTurn(all))
+	var want [][]string
+	for _, s := range all {
+		if s.path == nil {
+			want = append(want, []string{s.name})
+		} else if strings.HasPrefix(s.name, "Copy ") {
+			want = append(want, []string{s.name, "io.Copy " + s.path.String()})
+		}
+	}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("inTurn(rows()) = %q; want %q", got, want)
+	}
+	// Half a pair runs alone, and so do rows of different paths.
+	odd := []rowSpec{all[6], all[9], all[10]} // Copy pipe -> /dev/null, io.Copy pipe -> file, Copy file -> pipe
+	want = [][]string{{all[6].name}, {all[9].name}, {all[10].name}}
+	if got := names(inTurn(odd)); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("inTurn(%q) = %q", want, got)
+	}
+}
+
+// TestMeasureTakesTurns checks that the rows of a group take turns, the
+// first of a round going last in the next, run repeat times, and that a row skipped on any run is reported skipped.
+func TestMeasureTakesTurns(t *testing.T) {
+	var order []string
+	step := func(name string, gbps float64, skipAt int) rowSpec {
+		runs := 0
+		return rowSpec{name: name, move: func(time.Duration, int) (int64, time.Duration, error) {
+			order = append(order, name)
+			runs++
+			if runs == skipAt {
+				return 0, 0, skipError{errors.New("limit")}
+			}
+			return int64(gbps * 1e9), time.Second, nil
+		}}
+	}
+	ran, skipped, err := measure([]rowSpec{step("a", 2, 0), step("b", 1, 2)}, time.Second, 4096, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Round 2 starts with b, whose second run skips; a runs alone after.
+	if want := []string{"a", "b", "b", "a", "a"}; !slices.Equal(order, want) {
+		t.Errorf("runs in order %q; want %q", order, want)
+	}
+	if len(ran) != 1 || ran[0].Name != "a" || !slices.Equal(ran[0].Runs, []float64{2, 2, 2}) {
+		t.Errorf("ran %+v", ran)
+	}
+	if len(skipped) != 1 || skipped[0] != (Skipped{"b", "limit"}) {
+		t.Errorf("skipped %+v", skipped)
+	}
+	fail := rowSpec{name: "f", move: func(time.Duration, int) (int64, time.Duration, error) { return 0, 0, errors.New("boom") }}
+	if _, _, err := measure([]rowSpec{fail}, time.Second, 4096, 3); err == nil || err.Error() != "f: boom" {
+		t.Errorf("measure of a failing row: %v", err)
+	}
+}
+
+// TestHelpListsRows checks that -h lists every row's name on a line of its
+// own, for -rows, and names the pairings Copy hands to io.Copy.
+func TestHelpListsRows(t *testing.T) {
+	code, stdout, stderr := pbRun(t, "-h")
+	if code != 0 || stdout != "" {
+		t.Fatalf("-h: exit %d, stdout %q", code, stdout)
+	}
+	_, list, ok := strings.Cut(stderr, "\nrows (-rows matches these names):\n")
+	if !ok {
+		t.Fatalf("-h lists no rows:\n%s", stderr)
+	}
+	for _, name := range rowNames() {
+		if !strings.HasPrefix(list, "\t"+name+"\n") {
+			t.Fatalf("-h: row %q is not next in the list:\n%s", name, stderr)
+		}
+		list = strings.TrimPrefix(list, "\t"+name+"\n")
+		if !regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `$`).MatchString(name) {
+			t.Errorf("row %q: the anchored, quoted name does not match it", name)
+		}
+	}
+	var same []string
+	for _, p := range []copyPath{{endPipe, endNull}, {endPipe, endFile}, {endFile, endPipe}} {
+		if copyDefers(p) {
+			same = append(same, p.String())
+		}
+	}
+	wantSame := ""
+	if len(same) > 0 {
+		wantSame = "\nCopy hands these to io.Copy (verdict \"same path\"): " + strings.Join(same, ", ") + "\n"
+	}
+	if list != wantSame {
+		t.Errorf("-h after the rows: %q; want %q", list, wantSame)
+	}
+}
+
+// TestCopyRows checks that every Copy or io.Copy row is one of a pair built
+// by copyRows, whose ends are those its mover measures.
+func TestCopyRows(t *testing.T) {
+	for _, spec := range rows() {
+		isCopy := strings.HasPrefix(spec.name, "Copy ") || strings.HasPrefix(spec.name, "io.Copy ")
+		if isCopy != (spec.path != nil) {
+			t.Errorf("row %q: path %v", spec.name, spec.path)
+			continue
+		}
+		if spec.path != nil && !strings.HasSuffix(spec.name, "Copy "+spec.path.String()) {
+			t.Errorf("row %q copies %v", spec.name, spec.path)
+		}
+	}
+	_, _, err := copyMover(io.Copy, copyPath{endNull, endPipe})(time.Millisecond, 4096)
+	if err == nil || !strings.Contains(err.Error(), "/dev/null -> pipe") {
+		t.Errorf("a mover for a path no row has: %v", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -32,24 +33,74 @@ type mover func(d time.Duration, size int) (n int64, elapsed time.Duration, err 
 type rowSpec struct {
 	name string
 	move mover
+	path *copyPath // of a Copy or io.Copy row: the ends it copies between
 }
 
-// Rows whose names are "Copy X" and "io.Copy X" form a pair, compared in
-// the output.
+// The rows "Copy X" and "io.Copy X" (copyRows) form a pair: they run in
+// turn, and the output compares them.
 func rows() []rowSpec {
+	return slices.Concat([]rowSpec{
+		{name: "write/read, default capacity", move: writeRead(0)},
+		{name: "write/read, 1 MiB pipe", move: writeRead(1 << 20)},
+		{name: "write/read, two processes", move: twoProcesses},
+		{name: "vmsplice + splice to /dev/null", move: vmspliceSplice},
+		{name: "VmspliceWriter fresh, /dev/null", move: vmspliceWriter(false)},
+		{name: "VmspliceWriter reuse, /dev/null", move: vmspliceWriter(true)},
+	},
+		copyRows(copyPath{endPipe, endNull}),
+		copyRows(copyPath{endPipe, endFile}),
+		copyRows(copyPath{endFile, endPipe}),
+	)
+}
+
+// An end is a kind of source or destination of the Copy rows.
+type end int
+
+const (
+	endPipe end = iota // a pipe, O_NONBLOCK (newPipe)
+	endFile            // a regular file in the page cache
+	endNull            // /dev/null
+)
+
+func (e end) String() string {
+	switch e {
+	case endPipe:
+		return "pipe"
+	case endFile:
+		return "file"
+	case endNull:
+		return os.DevNull
+	}
+	return "end(" + strconv.Itoa(int(e)) + ")"
+}
+
+// A copyPath is what a Copy row copies from and to.
+type copyPath struct{ from, to end }
+
+func (p copyPath) String() string { return p.from.String() + " -> " + p.to.String() }
+
+// copyRows returns the pair of rows for p, "Copy p" and "io.Copy p", whose
+// movers are built from p's ends: the ends named are the ends measured.
+func copyRows(p copyPath) []rowSpec {
 	return []rowSpec{
-		{"write/read, default capacity", writeRead(0)},
-		{"write/read, 1 MiB pipe", writeRead(1 << 20)},
-		{"write/read, two processes", twoProcesses},
-		{"vmsplice + splice to /dev/null", vmspliceSplice},
-		{"VmspliceWriter fresh, /dev/null", vmspliceWriter(false)},
-		{"VmspliceWriter reuse, /dev/null", vmspliceWriter(true)},
-		{"Copy pipe -> /dev/null", copyTo(pipe.Copy, devNullDst)},
-		{"io.Copy pipe -> /dev/null", copyTo(io.Copy, devNullDst)},
-		{"Copy pipe -> file", copyTo(pipe.Copy, tempFileDst)},
-		{"io.Copy pipe -> file", copyTo(io.Copy, tempFileDst)},
-		{"Copy file -> pipe", copyFromFile(pipe.Copy)},
-		{"io.Copy file -> pipe", copyFromFile(io.Copy)},
+		{name: "Copy " + p.String(), move: copyMover(pipe.Copy, p), path: &p},
+		{name: "io.Copy " + p.String(), move: copyMover(io.Copy, p), path: &p},
+	}
+}
+
+// copyMover measures copyFn from p.from to p.to: from a pipe into a file or
+// /dev/null (copyTo), or from a file into a pipe (copyFromFile).
+func copyMover(copyFn func(io.Writer, io.Reader) (int64, error), p copyPath) mover {
+	switch {
+	case p.from == endPipe && p.to == endNull:
+		return copyTo(copyFn, devNullDst)
+	case p.from == endPipe && p.to == endFile:
+		return copyTo(copyFn, tempFileDst)
+	case p.from == endFile && p.to == endPipe:
+		return copyFromFile(copyFn)
+	}
+	return func(time.Duration, int) (int64, time.Duration, error) {
+		return 0, 0, fmt.Errorf("no way to measure a copy %v", p)
 	}
 }
 
