@@ -105,7 +105,7 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		if limited && lr.N < int64(chunk) {
 			chunk = int(lr.N)
 		}
-		n, err := transfer("splice", d, s, 0, spliceCall(chunk))
+		n, err := transfer("splice", d, s, 0, spliceCall(chunk, d, s))
 		written += n
 		if limited {
 			lr.N -= n
@@ -298,12 +298,13 @@ func samePipe(d, s *fdConn) bool {
 	return err == nil && errno == nil && ds.Mode&unix.S_IFMT == unix.S_IFIFO && ds.Dev == ss.Dev && ds.Ino == ss.Ino
 }
 
-// spliceCall returns the transfer call that splices up to n bytes.
-func spliceCall(n int) func(dfd, sfd int) (int, error) {
+// spliceCall returns the transfer call that splices up to n bytes from s
+// into d, made raw where that is safe (see quick).
+func spliceCall(n int, d, s *fdConn) func(dfd, sfd int) (int, error) {
+	raw := quick(d, s)
 	return func(dfd, sfd int) (int, error) {
 		// No SPLICE_F_MORE: on a socket it would hold back the last bytes.
-		m, err := unix.Splice(sfd, nil, dfd, nil, n, SPLICE_F_NONBLOCK)
-		return int(m), err
+		return spliceNonblock(sfd, dfd, n, 0, raw)
 	}
 }
 
@@ -322,7 +323,7 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 		if limited && lr.N < int64(chunk) {
 			chunk = int(lr.N)
 		}
-		n, err := transfer("splice", bp.wc, s, 0, spliceCall(chunk))
+		n, err := transfer("splice", bp.wc, s, 0, spliceCall(chunk, bp.wc, s))
 		switch {
 		case err == errRefused:
 			m, err := readWrite(dst, src)
@@ -337,7 +338,7 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 		}
 		bp.held += n
 		for bp.held > 0 {
-			m, err := transfer("splice", d, bp.rc, 0, spliceCall(int(bp.held)))
+			m, err := transfer("splice", d, bp.rc, 0, spliceCall(int(bp.held), d, bp.rc))
 			written += m
 			bp.held -= m
 			if err == nil && m == 0 {

@@ -263,7 +263,7 @@ func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 		_, err := s.await("vmsplice", unix.POLLOUT, func(fd int) bool {
 			call := func() (again bool) {
 				n, errno = ignoringEINTR(func() (int, error) {
-					return unix.Vmsplice(fd, iovs, flags|SPLICE_F_NONBLOCK)
+					return vmspliceNonblock(fd, iovs, flags)
 				})
 				return errno == unix.EAGAIN
 			}
