@@ -100,12 +100,13 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 			return n, true, err
 		}
 	}
+	sp := newSplicer(d, s)
 	for {
 		chunk := copyChunk
 		if limited && lr.N < int64(chunk) {
 			chunk = int(lr.N)
 		}
-		n, err := transfer("splice", d, s, 0, spliceCall(chunk, d, s))
+		n, err := sp.splice(chunk)
 		written += n
 		if limited {
 			lr.N -= n
@@ -298,14 +299,30 @@ func samePipe(d, s *fdConn) bool {
 	return err == nil && errno == nil && ds.Mode&unix.S_IFMT == unix.S_IFIFO && ds.Dev == ss.Dev && ds.Ino == ss.Ino
 }
 
-// spliceCall returns the transfer call that splices up to n bytes from s
-// into d, made raw where that is safe (see quick).
-func spliceCall(n int, d, s *fdConn) func(dfd, sfd int) (int, error) {
-	raw := quick(d, s)
-	return func(dfd, sfd int) (int, error) {
-		// No SPLICE_F_MORE: on a socket it would hold back the last bytes.
-		return spliceNonblock(sfd, dfd, n, 0, raw)
-	}
+// A splicer splices from s into d again and again, up to n bytes a call,
+// through one transferer: each chunk allocates nothing.
+type splicer struct {
+	n   int
+	raw bool // quick(d, s): the call may be made raw
+	t   *transferer
+}
+
+func newSplicer(d, s *fdConn) *splicer {
+	sp := &splicer{raw: quick(d, s)}
+	sp.t = newTransferer("splice", d, s, 0, sp.call)
+	return sp
+}
+
+// call is the transfer's call. No SPLICE_F_MORE: on a socket it would hold
+// back the last bytes.
+func (sp *splicer) call(dfd, sfd int) (int, error) {
+	return spliceNonblock(sfd, dfd, sp.n, 0, sp.raw)
+}
+
+// splice moves up to n bytes, as transfer does.
+func (sp *splicer) splice(n int) (int64, error) {
+	sp.n = n
+	return sp.t.run()
 }
 
 // staged copies from a socket s into d, which must be a pipe for any
@@ -318,12 +335,13 @@ func spliceCall(n int, d, s *fdConn) func(dfd, sfd int) (int, error) {
 func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written int64, handled bool, err error) {
 	lr, limited := src.(*io.LimitedReader)
 	defer func() { putBufPipe(bp) }()
+	in, out := newSplicer(bp.wc, s), newSplicer(d, bp.rc)
 	for {
 		chunk := copyChunk
 		if limited && lr.N < int64(chunk) {
 			chunk = int(lr.N)
 		}
-		n, err := transfer("splice", bp.wc, s, 0, spliceCall(chunk, bp.wc, s))
+		n, err := in.splice(chunk)
 		switch {
 		case err == errRefused:
 			m, err := readWrite(dst, src)
@@ -338,7 +356,7 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 		}
 		bp.held += n
 		for bp.held > 0 {
-			m, err := transfer("splice", d, bp.rc, 0, spliceCall(int(bp.held), d, bp.rc))
+			m, err := out.splice(int(bp.held))
 			written += m
 			bp.held -= m
 			if err == nil && m == 0 {

@@ -143,6 +143,8 @@ type fdConn struct {
 	flags int // F_GETFL
 	kind  kind
 	spin  spinner // how long its calls retry EAGAIN before parking
+	aw    awaiter // await's callback
+	vm    *vmspliceTry
 }
 
 // mayBlock reports a side that splice(2) can sleep on although the pipe side

@@ -18,20 +18,71 @@ import (
 // or fails. On EAGAIN it parks on the side that is not ready, unless the
 // caller asked for SPLICE_F_NONBLOCK, which gets EAGAIN back at once.
 func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (int, error)) (int64, error) {
-	nonblock := flags&SPLICE_F_NONBLOCK != 0
+	return newTransferer(op, dst, src, flags, call).run()
+}
+
+// A transferer is transfer for a call made again and again, as Copy's
+// chunks are: its closures are made once, so that a chunk allocates nothing.
+type transferer struct {
+	op       string
+	dst, src *fdConn
+	nonblock bool
+	side     *fdConn // the side whose wait each try runs in, if any
+	events   int16   // side's events
+	pair     *pairCall
+
+	// One try's answer.
+	n              int
+	errno, callErr error
+
+	spinTry  func() (again bool)      // one try, for side's spinner
+	awaitTry func(fd int) (done bool) // side's await: spin, then park or not
+}
+
+func newTransferer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (int, error)) *transferer {
+	t := &transferer{op: op, dst: dst, src: src, nonblock: flags&SPLICE_F_NONBLOCK != 0}
 	// When one side is always ready, an EAGAIN is the other's: each try is
 	// made inside that side's wait, as internal/poll does, so that the try
 	// itself tells whether to park.
-	var side *fdConn
 	switch {
-	case nonblock:
+	case t.nonblock:
 	case dst.kind.steady():
-		side = src
+		t.side = src
 	case src.kind.steady():
-		side = dst
+		t.side = dst
 	}
+	if t.side != nil {
+		t.events = eventsOf(t.side, src)
+	}
+	t.pair = newPairCall(op, dst, src, call)
+	t.spinTry = func() bool {
+		t.try()
+		return t.callErr == nil && t.errno == unix.EAGAIN
+	}
+	t.awaitTry = func(fd int) bool {
+		// EAGAIN is retried for a moment first (see spinner).
+		again := t.side.spin.attempt(t.spinTry)
+		// An EAGAIN while side polls ready is not side's: parked, the
+		// call would wait for ever for an edge that never comes. The
+		// other side is then not so steady after all (a socket at urgent
+		// data; a tracefs or procfs file that answers EAGAIN), and the
+		// stall path below deals with it.
+		if !again || ready(fd, t.events) {
+			return true
+		}
+		t.side.spin.parking()
+		return false
+	}
+	return t
+}
+
+// try makes the call once.
+func (t *transferer) try() { t.n, t.errno, t.callErr = t.pair.run() }
+
+// run is one transfer, as transfer describes.
+func (t *transferer) run() (int64, error) {
+	op, dst, src, nonblock := t.op, t.dst, t.src, t.nonblock
 	var stall stallGuard
-	pair := newPairCall(op, dst, src, call)
 	for {
 		if err := src.readyFirst(op, unix.POLLIN, nonblock); err != nil {
 			return 0, err
@@ -40,35 +91,18 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			return 0, err
 		}
 		var (
-			n                   int
-			errno, callErr, err error
-			parked              bool
+			err    error
+			parked bool
 		)
-		try := func() { n, errno, callErr = pair.run() }
-		if side != nil {
-			events := eventsOf(side, src)
-			parked, err = side.await(op, events, func(fd int) bool {
-				// EAGAIN is retried for a moment first (see spinner).
-				again := side.spin.attempt(func() bool {
-					try()
-					return callErr == nil && errno == unix.EAGAIN
-				})
-				// An EAGAIN while side polls ready is not side's: parked,
-				// the call would wait for ever for an edge that never
-				// comes. The other side is then not so steady after all
-				// (a socket at urgent data; a tracefs or procfs file that
-				// answers EAGAIN), and the stall path below deals with it.
-				if !again || ready(fd, events) {
-					return true
-				}
-				side.spin.parking()
-				return false
-			})
+		t.n, t.errno, t.callErr = 0, nil, nil
+		if t.side != nil {
+			parked, err = t.side.await(op, t.events, t.awaitTry)
 		} else {
-			try()
+			t.try()
 		}
+		n, errno := t.n, t.errno
 		if err == nil {
-			err = callErr
+			err = t.callErr
 		}
 		switch {
 		case err != nil:
@@ -88,7 +122,7 @@ func transfer(op string, dst, src *fdConn, flags int, call func(dfd, sfd int) (i
 			}
 			return 0, os.NewSyscallError(op, errno)
 		}
-		if side == nil {
+		if t.side == nil {
 			if parked, err = waitEither(op, dst, src); err != nil {
 				return 0, err
 			}
@@ -229,15 +263,60 @@ func openWriteEnd(w *os.File, what learn) (*fdConn, error) {
 	return s, nil
 }
 
+// A vmspliceTry is one vmsplice(2) try of a write end, kept by its fdConn
+// so that its closures and iovecs are made once and a commit allocates
+// nothing.
+type vmspliceTry struct {
+	iovs  []unix.Iovec
+	flags int
+	fd    int
+
+	// The try's answer.
+	n     int
+	errno error
+
+	once  func() (int, error)
+	call  func() (again bool)      // once, with EINTR retried
+	await func(fd int) (done bool) // the try inside s's wait
+}
+
+func newVmspliceTry(s *fdConn) *vmspliceTry {
+	t := &vmspliceTry{}
+	t.once = func() (int, error) { return vmspliceNonblock(t.fd, t.iovs, t.flags) }
+	t.call = func() bool {
+		t.n, t.errno = ignoringEINTR(t.once)
+		return t.errno == unix.EAGAIN
+	}
+	t.await = func(fd int) bool {
+		t.fd = fd
+		if t.flags&SPLICE_F_NONBLOCK != 0 {
+			t.call()
+			return true
+		}
+		// EAGAIN is retried for a moment first (see spinner).
+		if s.spin.attempt(t.call) {
+			s.spin.parking()
+			return false
+		}
+		return true
+	}
+	return t
+}
+
 // vmsplice maps all of bufs into the pipe behind the write end s.
 func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
+	if s.vm == nil {
+		s.vm = newVmspliceTry(s)
+	}
+	t := s.vm
+	t.flags = flags
+	defer func() { clear(t.iovs[:cap(t.iovs)]) }() // keep no buffer alive
 	var (
 		total  int
 		i, off int // bufs[i][off:] is the first byte not yet in the pipe
-		iovs   []unix.Iovec
 	)
 	for {
-		iovs = iovs[:0]
+		iovs := t.iovs[:0]
 		for j := i; j < len(bufs) && len(iovs) < maxIovecs; j++ {
 			b := bufs[j]
 			if j == i {
@@ -249,6 +328,7 @@ func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 				iovs = append(iovs, iov)
 			}
 		}
+		t.iovs = iovs
 		if len(iovs) == 0 {
 			return total, nil
 		}
@@ -256,28 +336,9 @@ func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 		// O_NONBLOCK, so SPLICE_F_NONBLOCK is always passed, and each try
 		// is made inside w's wait, as Write does. A pipe's EAGAIN means it
 		// is full: the wait ends when the reader makes room.
-		var (
-			n     int
-			errno error
-		)
-		_, err := s.await("vmsplice", unix.POLLOUT, func(fd int) bool {
-			call := func() (again bool) {
-				n, errno = ignoringEINTR(func() (int, error) {
-					return vmspliceNonblock(fd, iovs, flags)
-				})
-				return errno == unix.EAGAIN
-			}
-			if flags&SPLICE_F_NONBLOCK != 0 {
-				call()
-				return true
-			}
-			// EAGAIN is retried for a moment first (see spinner).
-			if s.spin.attempt(call) {
-				s.spin.parking()
-				return false
-			}
-			return true
-		})
+		t.n, t.errno = 0, nil
+		_, err := s.await("vmsplice", unix.POLLOUT, t.await)
+		n, errno := t.n, t.errno
 		switch {
 		case err != nil:
 			return total, err

@@ -43,16 +43,21 @@ var errRefused = errors.New("the kernel will not splice past TCP urgent data (re
 // of it, holding no reference (rule 1), and holds the thread as its own
 // Read or Write would; its Close does not wake that wait.
 func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (parked bool, err error) {
-	calls := 0
-	fn := func(fd uintptr) bool {
-		calls++
-		return try(int(fd))
+	a := &s.aw
+	if a.fn == nil {
+		a.fn = func(fd uintptr) bool {
+			a.calls++
+			return a.try(int(fd))
+		}
 	}
+	a.try, a.calls = try, 0
 	if events == unix.POLLIN {
-		err = s.rc.Read(fn)
+		err = s.rc.Read(a.fn)
 	} else {
-		err = s.rc.Write(fn)
+		err = s.rc.Write(a.fn)
 	}
+	calls := a.calls
+	a.try = nil
 	switch {
 	case err == nil:
 		return calls > 1, nil
@@ -72,6 +77,14 @@ func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (p
 			return true, nil
 		}
 	}
+}
+
+// An awaiter is what await hands the RawConn, made once per side so that
+// a wait allocates nothing. A side waits in one call at a time.
+type awaiter struct {
+	try   func(fd int) bool
+	calls int
+	fn    func(fd uintptr) bool
 }
 
 // readiness is await's try for a wait on readiness alone.
