@@ -289,7 +289,7 @@ type spinner struct {
 }
 
 const (
-	spinStart = 20 * time.Microsecond // a 64 KiB pipe emptied and refilled, with room
+	spinStart = 20 * time.Microsecond  // a 64 KiB pipe emptied and refilled, with room
 	spinMax   = 200 * time.Microsecond // the most a call retries before it parks
 
 	// spinShortPark is the longest park that a longer spin might have
