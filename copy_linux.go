@@ -302,13 +302,12 @@ func samePipe(d, s *fdConn) bool {
 // A splicer splices from s into d again and again, up to n bytes a call,
 // through one transferer: each chunk allocates nothing.
 type splicer struct {
-	n   int
-	raw bool // quick(d, s): the call may be made raw
-	t   *transferer
+	n int
+	t *transferer
 }
 
 func newSplicer(d, s *fdConn) *splicer {
-	sp := &splicer{raw: quick(d, s)}
+	sp := &splicer{}
 	sp.t = newTransferer("splice", d, s, 0, sp.call)
 	return sp
 }
@@ -316,7 +315,8 @@ func newSplicer(d, s *fdConn) *splicer {
 // call is the transfer's call. No SPLICE_F_MORE: on a socket it would hold
 // back the last bytes.
 func (sp *splicer) call(dfd, sfd int) (int, error) {
-	return spliceNonblock(sfd, dfd, sp.n, 0, sp.raw)
+	m, err := unix.Splice(sfd, nil, dfd, nil, sp.n, SPLICE_F_NONBLOCK)
+	return int(m), err // int64 on 64-bit arches, int on 386, arm, mips and ppc
 }
 
 // splice moves up to n bytes, as transfer does.

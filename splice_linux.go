@@ -4,11 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
-	"weak"
 
 	"golang.org/x/sys/unix"
 )
@@ -246,40 +242,11 @@ func openBoth(op string, dst, src syscall.Conn, what learn) (d, s *fdConn, err e
 const maxIovecs = 1024
 
 func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
-	if w == nil {
-		_, err := openWriteEnd(w, learnFlags)
-		return 0, err
-	}
-	key := weak.Make(w)
-	if e, ok := vmEnds.Load(key); ok {
-		if end := e.(*vmEnd); end.busy.CompareAndSwap(false, true) {
-			defer end.busy.Store(false)
-			return end.s.vmsplice(bufs, flags)
-		}
-	}
 	s, err := openWriteEnd(w, learnFlags)
 	if err != nil {
 		return 0, err
 	}
-	end := &vmEnd{s: s}
-	end.busy.Store(true)
-	defer end.busy.Store(false)
-	if _, loaded := vmEnds.LoadOrStore(key, end); !loaded {
-		runtime.AddCleanup(w, func(k weak.Pointer[os.File]) { vmEnds.Delete(k) }, key)
-	}
 	return s.vmsplice(bufs, flags)
-}
-
-// vmEnds keeps, for each file that Vmsplice has been given, its write end as
-// vmsplice uses it, checked once (F_GETFL): an open file's access mode never
-// changes, and the end's spinner learns across calls. The entry goes when
-// the file is collected. A call made while another holds the entry checks
-// and uses an end of its own.
-var vmEnds sync.Map // weak.Pointer[os.File] -> *vmEnd
-
-type vmEnd struct {
-	busy atomic.Bool // a call is using s
-	s    *fdConn
 }
 
 // openWriteEnd opens w for vmsplice(2), refusing a read end, on which
@@ -315,7 +282,7 @@ type vmspliceTry struct {
 
 func newVmspliceTry(s *fdConn) *vmspliceTry {
 	t := &vmspliceTry{}
-	t.once = func() (int, error) { return vmspliceNonblock(t.fd, t.iovs, t.flags) }
+	t.once = func() (int, error) { return unix.Vmsplice(t.fd, t.iovs, t.flags|SPLICE_F_NONBLOCK) }
 	t.call = func() bool {
 		t.n, t.errno = ignoringEINTR(t.once)
 		return t.errno == unix.EAGAIN

@@ -289,18 +289,19 @@ type spinner struct {
 }
 
 const (
-	spinStart = 20 * time.Microsecond  // a 64 KiB pipe emptied and refilled, with room
-	spinMax   = 200 * time.Microsecond // the most a call retries before it parks
+	spinStart = 20 * time.Microsecond // a 64 KiB pipe emptied and refilled, with room
+	spinMax   = 50 * time.Microsecond // the most a call retries before it parks
 
 	// spinShortPark is the longest park that a longer spin might have
 	// spared: spinMax, and the wake-up through the poller, which took
 	// 50-150 µs on a loaded 2-core VM.
 	//
-	// With fresh pages, a VmspliceWriter's refill of a 2 MiB run (madvise
-	// and a huge-page fault: about 100 µs here) leaves its reader nothing
-	// for that long; a spinMax of 50 µs parked the reader at each run and
-	// moved 64 KiB buffers at 5.2-6.8 GB/s, 200 µs at 8.6-10.1 (3 runs each).
-	spinShortPark = 400 * time.Microsecond
+	// A spinMax of 200 µs with a short park of 400 µs kept a reader
+	// spinning through a fresh run's refill (64 KiB fresh buffers 5.2-6.8
+	// -> 8.6-10.1 GB/s), but a reader taking a page every 300 µs then made
+	// every Commit spin 200 µs, 3-4 times a waiting Write's CPU
+	// (TestVmspliceWriterReaderEvery300usDoesNotSpin).
+	spinShortPark = 250 * time.Microsecond
 )
 
 // spinCPUs reports more than one CPU: with one, the other side cannot
