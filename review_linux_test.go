@@ -159,3 +159,64 @@ func TestVmspliceWriterReaderEvery300usDoesNotSpin(t *testing.T) {
 		t.Errorf("a Commit feeding a reader that reads every 300 µs used %v of CPU, Write %v: more than %v, it spins", commit, plain, limit)
 	}
 }
+
+// TestRawVmspliceStallsGCWhileAnotherHoldsThePipeLock: a process (here a
+// thread in a plain syscall) splicing the pipe into a full blocking socket
+// holds the pipe's lock; a raw vmsplice then waits for the lock holding its
+// P, and a stop-the-world (ReadMemStats, any GC) waits with it.
+func TestRawVmspliceStallsGCWhileAnotherHoldsThePipeLock(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[0])
+	defer unix.Close(sp[1])
+	const hold = 300 * time.Millisecond
+	tv := unix.NsecToTimeval(int64(hold))
+	if err := unix.SetsockoptTimeval(sp[0], unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.SetsockoptInt(sp[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	unix.SetNonblock(sp[0], true)
+	for {
+		if _, err := unix.Write(sp[0], make([]byte, 4096)); err != nil {
+			break
+		}
+	}
+	unix.SetNonblock(sp[0], false)
+	if _, err := w.Write(make([]byte, 60000)); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := r.SyscallConn()
+	var rfd int
+	rc.Control(func(fd uintptr) { rfd, _ = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) })
+	defer unix.Close(rfd)
+	spliced := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		unix.Splice(rfd, nil, sp[0], nil, 60000, 0) // blocks in the socket, holding the pipe's lock
+		spliced <- time.Since(start)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	vmspliced := make(chan struct{})
+	go func() {
+		defer close(vmspliced)
+		pipe.Vmsplice(w, [][]byte{[]byte("x")}, pipe.SPLICE_F_NONBLOCK)
+	}()
+	defer func() { <-vmspliced }()
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	stw := time.Since(start)
+	t.Logf("blocking splice held the lock %v; a stop-the-world took %v", <-spliced, stw)
+	if stw > hold/3 {
+		t.Errorf("a stop-the-world waited %v for a vmsplice blocked on the pipe's lock", stw)
+	}
+}
