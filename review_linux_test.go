@@ -160,11 +160,11 @@ func TestVmspliceWriterReaderEvery300usDoesNotSpin(t *testing.T) {
 	}
 }
 
-// TestRawVmspliceStallsGCWhileAnotherHoldsThePipeLock: a process (here a
+// TestVmspliceDoesNotStallGCWhileAnotherHoldsThePipeLock: a process (here a
 // thread in a plain syscall) splicing the pipe into a full blocking socket
 // holds the pipe's lock; a raw vmsplice then waits for the lock holding its
 // P, and a stop-the-world (ReadMemStats, any GC) waits with it.
-func TestRawVmspliceStallsGCWhileAnotherHoldsThePipeLock(t *testing.T) {
+func TestVmspliceDoesNotStallGCWhileAnotherHoldsThePipeLock(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
