@@ -95,6 +95,52 @@ func BenchmarkVmspliceWriter(b *testing.B) {
 	}
 }
 
+// BenchmarkVmspliceWriterSizes is the sweep behind "never below w.Write":
+// Buffer and Commit with fresh pages (the default) against plain Write of
+// the same buffers, at every power-of-four buffer size from 4 KiB to 1 MiB,
+// in the default 64 KiB pipe (buffers up to its size) and in a 1 MiB one.
+// The reader is BenchmarkVmspliceWriter's. C: pipebench.c -F with the same
+// -b and -p.
+func BenchmarkVmspliceWriterSizes(b *testing.B) {
+	for _, pipeSize := range []int{64 << 10, 1 << 20} {
+		for size := 4 << 10; size <= pipeSize; size *= 4 {
+			for _, way := range []string{"commit-fresh", "write"} {
+				b.Run("way="+way+"/buf="+sizeName(size)+"/pipe="+sizeName(pipeSize), func(b *testing.B) {
+					w, finish := benchPipe(b, pipeSize)
+					buf := make([]byte, size)
+					step := func(i int) error {
+						p := buf
+						touch(p, byte(i))
+						_, err := w.Write(p)
+						return err
+					}
+					if way == "commit-fresh" {
+						v, err := pipe.NewVmspliceWriter(w, size)
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer v.Close()
+						step = func(i int) error {
+							p := v.Buffer()
+							touch(p, byte(i))
+							return v.Commit(len(p))
+						}
+					}
+					b.SetBytes(int64(size))
+					b.ResetTimer()
+					for i := range b.N {
+						if err := step(i); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StopTimer()
+					finish(int64(b.N) * int64(size))
+				})
+			}
+		}
+	}
+}
+
 // endless reads copies of a 1 MiB block, as a producer generating data
 // would.
 type endless struct{ block []byte }
