@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -246,7 +247,7 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.vmsplice(bufs, flags)
+	return s.vmsplice(bufs, flags, false)
 }
 
 // openWriteEnd opens w for vmsplice(2), refusing a read end, on which
@@ -270,6 +271,7 @@ type vmspliceTry struct {
 	iovs  []unix.Iovec
 	flags int
 	fd    int
+	copy  bool // write(2) the bytes instead: pwritev2 with RWF_NOWAIT
 
 	// The try's answer.
 	n     int
@@ -282,7 +284,12 @@ type vmspliceTry struct {
 
 func newVmspliceTry(s *fdConn) *vmspliceTry {
 	t := &vmspliceTry{}
-	t.once = func() (int, error) { return unix.Vmsplice(t.fd, t.iovs, t.flags|SPLICE_F_NONBLOCK) }
+	t.once = func() (int, error) {
+		if t.copy {
+			return pwritevNowait(t.fd, t.iovs)
+		}
+		return unix.Vmsplice(t.fd, t.iovs, t.flags|SPLICE_F_NONBLOCK)
+	}
 	t.call = func() bool {
 		t.n, t.errno = ignoringEINTR(t.once)
 		return t.errno == unix.EAGAIN
@@ -303,13 +310,35 @@ func newVmspliceTry(s *fdConn) *vmspliceTry {
 	return t
 }
 
-// vmsplice maps all of bufs into the pipe behind the write end s.
-func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
+// pwritevNowait is pwritev2(fd, iovs, -1, RWF_NOWAIT): write(2) at the
+// file's position that answers EAGAIN rather than wait, whatever the
+// descriptor's O_NONBLOCK. The position -1 is passed as both halves, which
+// the kernel joins into -1 on 32- and 64-bit systems alike.
+func pwritevNowait(fd int, iovs []unix.Iovec) (int, error) {
+	const noPos = ^uintptr(0)
+	var p unsafe.Pointer
+	if len(iovs) > 0 {
+		p = unsafe.Pointer(&iovs[0])
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_PWRITEV2, uintptr(fd), uintptr(p), uintptr(len(iovs)), noPos, noPos, unix.RWF_NOWAIT)
+	if errno != 0 {
+		return int(n), errno
+	}
+	return int(n), nil
+}
+
+// vmsplice maps all of bufs into the pipe behind the write end s, or, with
+// copying, writes them (pwritevNowait), waiting the same way.
+func (s *fdConn) vmsplice(bufs [][]byte, flags int, copying bool) (int, error) {
 	if s.vm == nil {
 		s.vm = newVmspliceTry(s)
 	}
 	t := s.vm
-	t.flags = flags
+	t.flags, t.copy = flags, copying
+	op := "vmsplice"
+	if copying {
+		op = "pwritev2"
+	}
 	defer func() { clear(t.iovs[:cap(t.iovs)]) }() // keep no buffer alive
 	var (
 		total  int
@@ -337,7 +366,7 @@ func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 		// is made inside w's wait, as Write does. A pipe's EAGAIN means it
 		// is full: the wait ends when the reader makes room.
 		t.n, t.errno = 0, nil
-		_, err := s.await("vmsplice", unix.POLLOUT, t.await)
+		_, err := s.await(op, unix.POLLOUT, t.await)
 		n, errno := t.n, t.errno
 		switch {
 		case err != nil:
@@ -346,9 +375,9 @@ func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 			if total > 0 {
 				return total, nil // a partial move; the caller asked not to wait
 			}
-			return 0, os.NewSyscallError("vmsplice", errno)
+			return 0, os.NewSyscallError(op, errno)
 		case errno != nil:
-			return total, os.NewSyscallError("vmsplice", errno)
+			return total, os.NewSyscallError(op, errno)
 		case n == 0:
 			// A write end never maps nothing without an error; do not
 			// loop on it.

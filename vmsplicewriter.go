@@ -55,6 +55,7 @@ type VmspliceWriter struct {
 	gone    uint64          // of those, how many FIONREAD last showed consumed
 	unit    int             // mem gets fresh pages in aligned runs of unit bytes, whole huge pages
 	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
+	noCopy  bool            // the kernel will not write(2) without waiting: small commits are mapped too
 	err     error           // sticky: the first error, or errWriterClosed
 	cleanup runtime.Cleanup // unmaps mem if the writer is dropped unclosed
 	busy    atomic.Bool     // a call is in progress: Close must not unmap under it
@@ -183,7 +184,8 @@ func (v *VmspliceWriter) SetReuse(reuse bool) {
 // Buffer returns the free part of the current buffer, to be filled in place
 // and handed to the pipe with [VmspliceWriter.Commit]. It is nil after an
 // error or Close, and while another call is in progress. Its contents are
-// unspecified: zeros on fresh pages, old data on reused ones. Do not use it
+// unspecified: zeros on fresh pages, old data on reused ones and after a
+// small commit, which copies. Do not use it
 // after the next call of any other method.
 func (v *VmspliceWriter) Buffer() []byte {
 	if v.enter() != nil {
@@ -198,6 +200,13 @@ func (v *VmspliceWriter) Buffer() []byte {
 // vmsplice(2), waiting while the pipe is full, and moves to the next buffer.
 // The slice Buffer returned must not be written after Commit: the pipe still
 // references its pages. Fill the next Buffer instead.
+//
+// A small commit, a few pages at most, is copied into the pipe instead, with
+// pwritev2(2) and RWF_NOWAIT (a write(2) that waits in the poller, as
+// vmsplice does): for so few pages, copying is faster than mapping. The pipe
+// then holds none of the buffer's pages, and the next Buffer may be the same
+// one. On a packet-mode pipe ([O_DIRECT]) such a commit is a packet, or one
+// per [PIPE_BUF] bytes above that.
 //
 // n out of range gives [syscall.EINVAL] and changes nothing.
 func (v *VmspliceWriter) Commit(n int) error {
@@ -219,13 +228,15 @@ func (v *VmspliceWriter) commit(n int) error {
 		return nil
 	}
 	b := &v.bufs[v.cur]
-	sent, err := v.send(b.b[:n])
-	// Whatever went in, part or all, is the pipe's now: count it and never
-	// refill those pages until shown free or replaced.
+	sent, copied, err := v.send(b.b[:n])
 	v.total += uint64(sent)
-	b.fresh, b.end = false, v.total
 	v.pending = 0
-	v.cur = (v.cur + 1) % len(v.bufs)
+	if !copied {
+		// Whatever went in, part or all, is the pipe's now: count it and
+		// never refill those pages until shown free or replaced.
+		b.fresh, b.end = false, v.total
+		v.cur = (v.cur + 1) % len(v.bufs)
+	} // else the pipe has a copy: the same buffer is filled again
 	if err == nil && sent < n {
 		err = io.ErrShortWrite
 	}

@@ -347,15 +347,22 @@ func TestVmspliceWriterOnwardReaders(t *testing.T) {
 			}, r2
 		},
 	}
+	// A page is a small commit, which the writer copies: the pipe holds
+	// none of its pages, and reuse cannot corrupt it. 64 KiB is mapped.
+	page := os.Getpagesize()
 	for name, setup := range onward {
-		for _, reuse := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/reuse=%v", name, reuse), func(t *testing.T) {
+		for _, c := range []struct {
+			size   int
+			reuse  bool
+			intact bool
+		}{{page, false, true}, {page, true, true}, {64 << 10, false, true}, {64 << 10, true, false}} {
+			reuse := c.reuse
+			t.Run(fmt.Sprintf("%s/size=%s/reuse=%v", name, sizeName(c.size), reuse), func(t *testing.T) {
 				r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-				page := os.Getpagesize()
-				if _, err := pipe.SetCapacity(w, page); err != nil {
+				if _, err := pipe.SetCapacity(w, c.size); err != nil {
 					t.Fatal(err)
 				}
-				v, err := pipe.NewVmspliceWriter(w, page)
+				v, err := pipe.NewVmspliceWriter(w, c.size)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -373,9 +380,9 @@ func TestVmspliceWriterOnwardReaders(t *testing.T) {
 				}
 				// Round the ring: each buffer is read out of the pipe, so
 				// that the next commit goes in, until the first comes back.
-				scratch := make([]byte, page)
+				scratch := make([]byte, c.size)
 				laps := 0
-				for b := v.Buffer(); &b[0] != &first[0]; b = v.Buffer() {
+				for b := v.Buffer(); &b[0] != &first[0] || laps == 0; b = v.Buffer() {
 					if laps++; laps > 1<<20 {
 						t.Fatal("the first buffer never came back")
 					}
@@ -398,9 +405,9 @@ func TestVmspliceWriterOnwardReaders(t *testing.T) {
 				}
 				intact := bytes.Equal(got, want)
 				switch {
-				case !reuse && !intact:
-					t.Errorf("fresh pages, buffer recycled after %d others: the onward reader got %q...; want %q...", laps, got[:1], want[:1])
-				case reuse && intact:
+				case c.intact && !intact:
+					t.Errorf("buffer refilled after %d others: the onward reader got %q...; want %q...", laps, got[:1], want[:1])
+				case !c.intact && intact:
 					t.Errorf("reuse: the onward reader got the committed bytes; SetReuse's warning is stale for %s", name)
 				}
 			})
@@ -605,41 +612,47 @@ func TestVmspliceWriterMisuse(t *testing.T) {
 
 // fullWriter returns a writer for a pipe that nobody reads, its buffer
 // filled, and the pipe filled by a first Commit.
-func fullWriter(t *testing.T) (r, w *os.File, v *pipe.VmspliceWriter) {
+func fullWriter(t *testing.T, size int) (r, w *os.File, v *pipe.VmspliceWriter) {
 	t.Helper()
 	r, w = newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	c, err := pipe.Capacity(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err = pipe.NewVmspliceWriter(w, c)
+	v, err := pipe.NewVmspliceWriter(w, size)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
-	if err := v.Commit(len(v.Buffer())); err != nil {
-		t.Fatal(err)
-	}
+	fill(t, w)
 	return r, w, v
 }
 
+// waitSizes are the buffer sizes the waiting tests use: a page, which a
+// commit copies (pwritev2), and the default pipe's capacity, which it maps.
+var waitSizes = []int{4096, 64 << 10}
+
 func TestVmspliceWriterCloseWakesCommit(t *testing.T) {
-	_, w, v := fullWriter(t)
-	checkCloseWakes(t, "VmspliceWriter).Commit(", func() error { return v.Commit(len(v.Buffer())) }, w)
-	if err := v.Close(); !errors.Is(err, os.ErrClosed) {
-		t.Errorf("Close = %v; want the sticky os.ErrClosed", err)
+	for _, size := range waitSizes {
+		t.Run(sizeName(size), func(t *testing.T) {
+			_, w, v := fullWriter(t, size)
+			checkCloseWakes(t, "VmspliceWriter).Commit(", func() error { return v.Commit(len(v.Buffer())) }, w)
+			if err := v.Close(); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("Close = %v; want the sticky os.ErrClosed", err)
+			}
+		})
 	}
 }
 
 func TestVmspliceWriterDeadline(t *testing.T) {
-	_, w, v := fullWriter(t)
-	w.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	if _, err := v.Write(make([]byte, 2*len(v.Buffer()))); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Write past the deadline = %v; want os.ErrDeadlineExceeded", err)
-	}
-	w.SetWriteDeadline(time.Time{})
-	if err := v.Flush(); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("Flush after the error = %v; want it again", err)
+	for _, size := range waitSizes {
+		t.Run(sizeName(size), func(t *testing.T) {
+			_, w, v := fullWriter(t, size)
+			w.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			if _, err := v.Write(make([]byte, 2*len(v.Buffer()))); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Write past the deadline = %v; want os.ErrDeadlineExceeded", err)
+			}
+			w.SetWriteDeadline(time.Time{})
+			if err := v.Flush(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("Flush after the error = %v; want it again", err)
+			}
+		})
 	}
 }
 
@@ -659,15 +672,84 @@ func TestVmspliceWriterNoReaderIsEPIPE(t *testing.T) {
 // TestVmspliceWriterWaitDoesNotSpin measures the CPU time of a Commit that
 // waits half a second on a full pipe.
 func TestVmspliceWriterWaitDoesNotSpin(t *testing.T) {
-	r, _, v := fullWriter(t)
-	done := make(chan error, 1)
-	go func() { done <- v.Commit(len(v.Buffer())) }()
-	waitBlocked(t, "VmspliceWriter).Commit(")
-	checkIdle(t, "a Commit waiting on a full pipe", 250*time.Millisecond)
-	go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the test closes r
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	for _, size := range waitSizes {
+		t.Run(sizeName(size), func(t *testing.T) {
+			r, _, v := fullWriter(t, size)
+			done := make(chan error, 1)
+			go func() { done <- v.Commit(len(v.Buffer())) }()
+			waitBlocked(t, "VmspliceWriter).Commit(")
+			checkIdle(t, "a Commit waiting on a full pipe", 250*time.Millisecond)
+			go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the test closes r
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
+}
+
+// TestVmspliceWriterSmallCommitsCopy checks what a small commit, which the
+// writer copies, does that a mapped one does not: on a blocking write end it
+// waits for room as vmsplice does, the buffer may be refilled at once, and
+// in a packet-mode pipe each commit is a packet.
+func TestVmspliceWriterSmallCommitsCopy(t *testing.T) {
+	t.Run("blocking", func(t *testing.T) {
+		r, w := newPipe(t, pipe.O_CLOEXEC)
+		v, err := pipe.NewVmspliceWriter(w, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		fill(t, w)
+		b := v.Buffer()
+		copy(b, "first")
+		done := make(chan error, 1)
+		go func() { done <- v.Commit(len("first")) }()
+		select {
+		case err := <-done:
+			t.Fatalf("Commit into a full blocking pipe returned at once: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		// Drain what fill wrote, then the commit.
+		c, err := pipe.Capacity(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(r, make([]byte, c)); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// Refill the same buffer before anything reads the first commit.
+		if b2 := v.Buffer(); &b2[0] == &b[0] {
+			copy(b2, "XXXXX")
+		}
+		got := make([]byte, len("first"))
+		if _, err := io.ReadFull(r, got); err != nil || string(got) != "first" {
+			t.Errorf("read %q, %v; want the committed %q", got, err, "first")
+		}
+	})
+	t.Run("packets", func(t *testing.T) {
+		r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK|pipe.O_DIRECT)
+		v, err := pipe.NewVmspliceWriter(w, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		for _, msg := range []string{"one", "two!"} {
+			copy(v.Buffer(), msg)
+			if err := v.Commit(len(msg)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, want := range []string{"one", "two!"} {
+			buf := make([]byte, 100)
+			n, err := r.Read(buf)
+			if err != nil || string(buf[:n]) != want {
+				t.Errorf("Read = %q, %v; want the packet %q", buf[:n], err, want)
+			}
+		}
+	})
 }
 
 // TestVmspliceWriterSlowReaderDoesNotSpin writes page after page into a
@@ -968,7 +1050,7 @@ func TestVmspliceWriterCloseRacesCalls(t *testing.T) {
 // returned, then Close gives the sticky error, and the race detector sees no
 // unguarded access.
 func TestVmspliceWriterCloseWhileCancelled(t *testing.T) {
-	_, w, v := fullWriter(t)
+	_, w, v := fullWriter(t, 64<<10)
 	done := make(chan error, 1)
 	go func() { done <- v.Commit(len(v.Buffer())) }()
 	waitBlocked(t, "VmspliceWriter).Commit(")

@@ -14,8 +14,8 @@ func (v *VmspliceWriter) init(size int) error {
 
 func (v *VmspliceWriter) release() {}
 
-func (v *VmspliceWriter) send(b []byte) (int, error) {
-	return 0, unsupported("VmspliceWriter (vmsplice(2))")
+func (v *VmspliceWriter) send(b []byte) (int, bool, error) {
+	return 0, false, unsupported("VmspliceWriter (vmsplice(2))")
 }
 
 func (v *VmspliceWriter) leftPipe(end uint64) bool { return false }
