@@ -9,7 +9,9 @@ import (
 	"syscall"
 )
 
-// VmspliceWriter moves data into a pipe with vmsplice(2) from buffers it owns.
+// VmspliceWriter moves data into a pipe with vmsplice(2) from buffers it owns
+// (a commit of only a few pages is copied instead: see
+// [VmspliceWriter.Commit]).
 //
 // The kernel references the pages of a buffer handed to the pipe instead of
 // copying them, so the writer never lets anyone write to a page that the pipe
