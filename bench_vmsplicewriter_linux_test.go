@@ -81,15 +81,7 @@ func BenchmarkVmspliceWriter(b *testing.B) {
 						return err
 					}
 				}
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				for i := range b.N {
-					if err := step(i); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				finish(int64(b.N) * int64(size))
+				runSteps(b, size, finish, step)
 			})
 		}
 	}
@@ -126,19 +118,25 @@ func BenchmarkVmspliceWriterSizes(b *testing.B) {
 							return v.Commit(len(p))
 						}
 					}
-					b.SetBytes(int64(size))
-					b.ResetTimer()
-					for i := range b.N {
-						if err := step(i); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.StopTimer()
-					finish(int64(b.N) * int64(size))
+					runSteps(b, size, finish, step)
 				})
 			}
 		}
 	}
+}
+
+// runSteps times b.N calls of step, each moving size bytes, and then has
+// finish check that the reader got them all.
+func runSteps(b *testing.B, size int, finish func(want int64), step func(i int) error) {
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for i := range b.N {
+		if err := step(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	finish(int64(b.N) * int64(size))
 }
 
 // endless reads copies of a 1 MiB block, as a producer generating data
