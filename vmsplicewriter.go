@@ -254,6 +254,12 @@ func (v *VmspliceWriter) commit(n int) error {
 // Write copies p into the buffers, committing each as it fills up, and
 // returns how many bytes of p it took. Bytes left in a buffer that is not
 // full wait for the next Commit, Flush or Close.
+//
+// With fresh pages (the default), once no bytes are pending, a p of a whole
+// buffer or more is written to the pipe straight from p (pwritev2(2), which
+// waits as a commit does), as w.Write would: copying it into fresh pages and
+// mapping them would cost more than the kernel's one copy. With
+// [VmspliceWriter.SetReuse] it goes through the buffers, which is faster.
 func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	if err := v.enter(); err != nil {
 		return 0, err
@@ -262,6 +268,19 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		b := v.bufs[v.cur].b
+		if !v.reuse && v.pending == 0 && len(p) >= len(b) {
+			n, ok, err := v.writeThrough(p)
+			v.total += uint64(n)
+			written += n
+			p = p[n:]
+			if err != nil {
+				v.err = err
+				return written, err
+			}
+			if ok {
+				continue
+			}
+		}
 		k := copy(b[v.pending:], p)
 		v.pending += k
 		written += k

@@ -161,17 +161,30 @@ const smallCommit = 16 << 10
 // reports that the bytes were written (pwritev2), so that the pipe holds
 // none of b's pages.
 func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
-	if len(b) < smallCommit && !v.noCopy {
-		n, err = v.conn.vmsplice([][]byte{b}, 0, true)
-		if n > 0 || !(errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)) {
+	if len(b) < smallCommit {
+		if n, copied, err = v.writeThrough(b); copied {
 			return n, true, err
 		}
-		// A kernel older than pwritev2 (4.6), than RWF_NOWAIT (4.14), or
-		// than RWF_NOWAIT on pipes: map small commits too.
-		v.noCopy = true
 	}
 	n, err = v.conn.vmsplice([][]byte{b}, 0, false)
 	return n, false, err
+}
+
+// writeThrough writes p into the pipe with pwritev2 and RWF_NOWAIT, waiting
+// in the poller while it is full, as vmsplice does. ok is false, with
+// nothing written, on a kernel that cannot: older than pwritev2 (4.6), than
+// RWF_NOWAIT (4.14), or than RWF_NOWAIT on pipes; from then on the writer
+// maps everything.
+func (v *VmspliceWriter) writeThrough(p []byte) (n int, ok bool, err error) {
+	if v.noCopy {
+		return 0, false, nil
+	}
+	n, err = v.conn.vmsplice([][]byte{p}, 0, true)
+	if n == 0 && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)) {
+		v.noCopy = true
+		return 0, false, nil
+	}
+	return n, true, err
 }
 
 // leftPipe reports whether every byte committed up to total end has been

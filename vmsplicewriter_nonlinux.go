@@ -18,6 +18,8 @@ func (v *VmspliceWriter) send(b []byte) (int, bool, error) {
 	return 0, false, unsupported("VmspliceWriter (vmsplice(2))")
 }
 
+func (v *VmspliceWriter) writeThrough(p []byte) (int, bool, error) { return 0, false, nil }
+
 func (v *VmspliceWriter) leftPipe(end uint64) bool { return false }
 
 func freshPages(b []byte) error {
