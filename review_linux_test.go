@@ -3,7 +3,6 @@ package pipe_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"runtime"
 	"syscall"
@@ -92,71 +91,16 @@ func TestVmspliceRefusesReadEndAfterDup2(t *testing.T) {
 // lasts about a millisecond): a park then lasts less than spinShortPark,
 // so the budget never halves and each page costs a spin of spinMax.
 func TestVmspliceWriterReaderEvery300usDoesNotSpin(t *testing.T) {
-	page := os.Getpagesize()
-	measure := func(name string) time.Duration {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		defer w.Close()
-		if _, err := pipe.SetCapacity(w, page); err != nil {
-			t.Fatal(err)
-		}
-		write := func() error { _, err := w.Write(make([]byte, page)); return err }
-		if name == "Commit" {
-			v, err := pipe.NewVmspliceWriter(w, page)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer v.Close()
-			v.SetReuse(true)
-			write = func() error { return v.Commit(len(v.Buffer())) }
-		}
-		stop := make(chan struct{})
-		done := make(chan error, 1)
-		go func() {
-			for {
-				select {
-				case <-stop:
-					done <- nil
-					return
-				default:
-				}
-				if err := write(); err != nil {
-					done <- err
-					return
-				}
-			}
-		}()
-		buf := make([]byte, page)
-		read := func(d time.Duration) int {
-			n := 0
+	for _, size := range waitSizes {
+		t.Run(sizeName(size), func(t *testing.T) {
 			ts := unix.NsecToTimespec(int64(300 * time.Microsecond))
-			for end := time.Now().Add(d); time.Now().Before(end); n++ {
-				_ = unix.Nanosleep(&ts, nil)
-				if _, err := io.ReadFull(r, buf); err != nil {
-					t.Fatal(err)
-				}
+			pause := func() { _ = unix.Nanosleep(&ts, nil) }
+			plain := slowReaderCPU(t, "Write", size, pause)
+			commit := slowReaderCPU(t, "Commit", size, pause)
+			if limit := plain*3/2 + 5*time.Millisecond; commit > limit {
+				t.Errorf("a Commit feeding a reader that reads every 300 µs used %v of CPU, Write %v: more than %v, it spins", commit, plain, limit)
 			}
-			return n
-		}
-		read(100 * time.Millisecond)
-		start, before := time.Now(), cpuTime(t)
-		n := read(500 * time.Millisecond)
-		used, elapsed := cpuTime(t)-before, time.Since(start)
-		t.Logf("%s, %d reads: the process used %v of CPU in %v", name, n, used, elapsed)
-		close(stop)
-		go func() { _, _ = io.Copy(io.Discard, r) }()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		return used
-	}
-	plain := measure("Write")
-	commit := measure("Commit")
-	if limit := plain*3/2 + 5*time.Millisecond; commit > limit {
-		t.Errorf("a Commit feeding a reader that reads every 300 µs used %v of CPU, Write %v: more than %v, it spins", commit, plain, limit)
+		})
 	}
 }
 

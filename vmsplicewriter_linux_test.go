@@ -752,75 +752,86 @@ func TestVmspliceWriterSmallCommitsCopy(t *testing.T) {
 	})
 }
 
-// TestVmspliceWriterSlowReaderDoesNotSpin writes page after page into a
-// one-page pipe whose reader takes a page about every millisecond, once
-// with Commit and once with plain Write, which parks in the poller without
-// spinning. Each Commit waits longer than a spin before a park may last, so
-// the spins must die away: the process may use little more CPU than with
-// Write. (This catches a spin that does not end in a park; a fixed 50 µs
-// spin before each park cost about 1.5 times Write's CPU here, within the
-// noise of this bound.)
+// TestVmspliceWriterSlowReaderDoesNotSpin writes buffer after buffer into
+// a pipe of a buffer's size whose reader sleeps 300 µs before each buffer
+// (time.Sleep: about a millisecond here), once with Commit and once with
+// plain Write, which parks in the poller without spinning. Each Commit
+// waits longer than a spin before a park may last, so the spins must die
+// away: the process may use little more CPU than with Write. (This catches
+// a spin that does not end in a park; a fixed 50 µs spin before each park
+// cost about 1.5 times Write's CPU here, within the noise of this bound.)
+// A page is a commit that is copied, 64 KiB one that is mapped.
 func TestVmspliceWriterSlowReaderDoesNotSpin(t *testing.T) {
-	page := os.Getpagesize()
-	measure := func(name string) time.Duration {
-		r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-		if _, err := pipe.SetCapacity(w, page); err != nil {
+	for _, size := range waitSizes {
+		t.Run(sizeName(size), func(t *testing.T) {
+			pause := func() { time.Sleep(300 * time.Microsecond) }
+			plain := slowReaderCPU(t, "Write", size, pause)
+			commit := slowReaderCPU(t, "Commit", size, pause)
+			if limit := plain*3/2 + 5*time.Millisecond; commit > limit {
+				t.Errorf("a Commit waiting on a slow reader used %v of CPU, Write %v: more than %v, something spins", commit, plain, limit)
+			}
+		})
+	}
+}
+
+// slowReaderCPU returns the CPU time the process uses in half a second
+// while a goroutine writes buffers of size bytes into a pipe that holds one,
+// with way "Write" (w.Write) or "Commit" (a VmspliceWriter with reuse), and
+// the test reads a buffer after each pause.
+func slowReaderCPU(t *testing.T, way string, size int, pause func()) time.Duration {
+	t.Helper()
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	if _, err := pipe.SetCapacity(w, size); err != nil {
+		t.Fatal(err)
+	}
+	write := func() error { _, err := w.Write(make([]byte, size)); return err }
+	if way == "Commit" {
+		v, err := pipe.NewVmspliceWriter(w, size)
+		if err != nil {
 			t.Fatal(err)
 		}
-		write := func() error { _, err := w.Write(make([]byte, page)); return err }
-		if name == "Commit" {
-			v, err := pipe.NewVmspliceWriter(w, page)
-			if err != nil {
+		defer v.Close()
+		v.SetReuse(true)
+		write = func() error { return v.Commit(len(v.Buffer())) }
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := write(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	buf := make([]byte, size)
+	read := func(d time.Duration) int {
+		n := 0
+		for end := time.Now().Add(d); time.Now().Before(end); n++ {
+			pause()
+			if _, err := io.ReadFull(r, buf); err != nil {
 				t.Fatal(err)
 			}
-			defer v.Close()
-			v.SetReuse(true)
-			write = func() error { return v.Commit(len(v.Buffer())) }
 		}
-		stop := make(chan struct{})
-		done := make(chan error, 1)
-		go func() {
-			for {
-				select {
-				case <-stop:
-					done <- nil
-					return
-				default:
-				}
-				if err := write(); err != nil {
-					done <- err
-					return
-				}
-			}
-		}()
-		buf := make([]byte, page)
-		read := func(d time.Duration) int {
-			n := 0
-			for end := time.Now().Add(d); time.Now().Before(end); n++ {
-				time.Sleep(300 * time.Microsecond)
-				if _, err := io.ReadFull(r, buf); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return n
-		}
-		read(100 * time.Millisecond) // let the spins die away
-		start, before := time.Now(), cpuTime(t)
-		n := read(500 * time.Millisecond)
-		used, elapsed := cpuTime(t)-before, time.Since(start)
-		t.Logf("%s, %d slow reads: the process used %v of CPU in %v", name, n, used, elapsed)
-		close(stop)
-		go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the test closes r
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		return used
+		return n
 	}
-	plain := measure("Write")
-	commit := measure("Commit")
-	if limit := plain*3/2 + 5*time.Millisecond; commit > limit {
-		t.Errorf("a Commit waiting on a slow reader used %v of CPU, Write %v: more than %v, something spins", commit, plain, limit)
+	read(100 * time.Millisecond) // let the spins die away
+	start, before := time.Now(), cpuTime(t)
+	n := read(500 * time.Millisecond)
+	used, elapsed := cpuTime(t)-before, time.Since(start)
+	t.Logf("%s of %s, %d slow reads: the process used %v of CPU in %v", way, sizeName(size), n, used, elapsed)
+	close(stop)
+	go func() { _, _ = io.Copy(io.Discard, r) }() // ends when the test closes r
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
+	return used
 }
 
 // mapping returns the /proc/self/smaps entry of the mapping holding addr,
