@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -351,10 +352,39 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 // the CPU until the spin gave up and parked, and a park costs a wake-up
 // through the poller (270-810 µs on a 2-core VM). With the yield, a
 // VmspliceWriter of 64 KiB buffers and a Copy reader parked 170-230 times
-// a second instead of 2,400-5,300. sched_yield does not wait for anything:
-// it returns at once unless another thread takes the CPU first, and it is
-// a system call like any other for the runtime.
-func yield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+// a second instead of 2,400-5,300.
+//
+// Those threads run for microseconds, so such a yield returns soon. When
+// other programs keep the CPUs busy, a yield hands the CPU to one of them
+// for its whole time slice, and the scheduler (EEVDF) also pushes this
+// thread's deadline back at each yield: a writer yielding in every spin
+// got a fraction of the CPU that a plain Write got
+// (TestVmspliceWriterUnderCPUContention). So a yield that took longer than
+// yieldSlow turns yielding off, for every spin of the process, for
+// yieldOff; the spins go on without it.
+func yield() {
+	start := nanotime()
+	if start < yieldOffUntil.Load() {
+		return
+	}
+	_, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	if end := nanotime(); end-start > int64(yieldSlow) {
+		yieldOffUntil.Store(end + int64(yieldOff))
+	}
+}
+
+const (
+	yieldSlow = 100 * time.Microsecond // longer than the runtime's threads run; shorter than a time slice
+	yieldOff  = 100 * time.Millisecond // then one yield in 100 ms tests whether the CPUs are still contended
+)
+
+// yieldOffUntil is the nanotime before which spins do not yield.
+var yieldOffUntil atomic.Int64
+
+// nanotime is a monotonic clock in nanoseconds.
+func nanotime() int64 { return int64(time.Since(clockBase)) }
+
+var clockBase = time.Now()
 
 // parking records that the call is about to park.
 func (sp *spinner) parking() { sp.parkedAt = time.Now() }
