@@ -107,3 +107,65 @@ func TestVmspliceWriterUnderCPUContention(t *testing.T) {
 		t.Errorf("with every CPU busy, Commit got as little as %.2f times the CPU time Write got (rounds: %.2f): it gives its CPU away", worst, shares)
 	}
 }
+
+// TestSpinWithOneP: with GOMAXPROCS=1 (set by the user, or by Go 1.25+ in
+// a container limited to one CPU on a bigger machine) a goroutine that
+// spins holds the only P, so the goroutine it waits for, the other end of
+// the pipe in this process, cannot run until the spin gives up: every spin
+// is lost time. Commit moved 0.5 GB/s where Write moved 0.9, and Write into
+// a pipe that Copy drains moved 0.9 GB/s where 3.7 without the spin.
+func TestSpinWithOneP(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: nothing spins")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const size = 64 << 10
+	t.Run("Commit", func(t *testing.T) {
+		plain := func(w *os.File) (func() error, func()) {
+			buf := make([]byte, size)
+			return func() error { _, err := w.Write(buf); return err }, func() {}
+		}
+		commit := func(w *os.File) (func() error, func()) {
+			v, err := pipe.NewVmspliceWriter(w, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.SetReuse(true)
+			return func() error { b := v.Buffer(); b[0]++; return v.Commit(len(b)) }, func() { v.Close() }
+		}
+		p, _ := rate(t, 300*time.Millisecond, plain)
+		c, _ := rate(t, 300*time.Millisecond, commit)
+		t.Logf("GOMAXPROCS=1: Write %.2f GB/s, Commit %.2f GB/s", p/1e9, c/1e9)
+		if c < 0.8*p {
+			t.Errorf("GOMAXPROCS=1: Commit moved %.2f GB/s, Write %.2f: the spin holds the P the reader needs", c/1e9, p/1e9)
+		}
+	})
+	t.Run("Copy", func(t *testing.T) {
+		// Write into a pipe drained by Copy (splice to /dev/null) and by
+		// read(2): Copy must not be the slower.
+		measure := func(drain func(r *os.File) (int64, error)) float64 {
+			r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+			got := make(chan int64, 1)
+			go func() { n, _ := drain(r); got <- n }()
+			buf := make([]byte, size)
+			start := time.Now()
+			for time.Since(start) < 300*time.Millisecond {
+				if _, err := w.Write(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			elapsed := time.Since(start)
+			w.Close()
+			return float64(<-got) / elapsed.Seconds()
+		}
+		read := measure(func(r *os.File) (int64, error) {
+			return io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, make([]byte, size))
+		})
+		null := devNull(t)
+		spliced := measure(func(r *os.File) (int64, error) { return pipe.Copy(null, r) })
+		t.Logf("GOMAXPROCS=1: drained by read %.2f GB/s, by Copy %.2f GB/s", read/1e9, spliced/1e9)
+		if spliced < 0.8*read {
+			t.Errorf("GOMAXPROCS=1: Copy drained %.2f GB/s, read(2) %.2f: the spin holds the P the writer needs", spliced/1e9, read/1e9)
+		}
+	})
+}
