@@ -308,6 +308,14 @@ const (
 // make progress while this one spins.
 var spinCPUs = runtime.NumCPU() > 1
 
+// spinPs reports whether a spin can overlap the other side when that side
+// is a goroutine of this process: with GOMAXPROCS at 1 (set by the user, or
+// by the runtime in a container limited to one CPU) the spinning goroutine
+// holds the only P, and the other side runs only once the spin has given
+// up. A goroutine in another process would still run, but the spin cannot
+// tell the two apart. Asked at each spin, since GOMAXPROCS may change.
+func spinPs() bool { return runtime.GOMAXPROCS(0) > 1 }
+
 // attempt runs call, which reports whether the kernel answered EAGAIN,
 // and on EAGAIN retries it for as long as the budget allows. It reports
 // whether the last answer was still EAGAIN. A try calls it once for each
@@ -327,7 +335,7 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 	if !call() {
 		return false
 	}
-	if sp.budget <= 0 || !spinCPUs {
+	if sp.budget <= 0 || !spinCPUs || !spinPs() {
 		return true
 	}
 	start := time.Now()
