@@ -166,8 +166,10 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 		if n > 0 || !(errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)) {
 			return n, true, err
 		}
-		// A kernel older than pwritev2 (4.6), than RWF_NOWAIT (4.14), or
-		// than RWF_NOWAIT on pipes: map small commits too.
+		// A kernel older than pwritev2 (4.6, ENOSYS), than RWF_NOWAIT
+		// (4.14, EOPNOTSUPP or EINVAL), or than RWF_NOWAIT on pipes (6.4,
+		// EOPNOTSUPP), or a FIFO, which open(2) never gives RWF_NOWAIT
+		// (EOPNOTSUPP on 6.18 too): map small commits too.
 		v.noCopy = true
 	}
 	n, err = v.conn.vmsplice([][]byte{b}, 0, false)
