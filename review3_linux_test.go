@@ -68,6 +68,24 @@ func rate(t *testing.T, d time.Duration, setup func(w *os.File) (write func() er
 	return float64(<-got) / elapsed.Seconds(), cpu.Seconds() / elapsed.Seconds()
 }
 
+// writeWays returns rate's setups for plain Write of size bytes and for a
+// VmspliceWriter of size-byte buffers with reuse, committing each whole.
+func writeWays(t *testing.T, size int) (plain, commit func(w *os.File) (func() error, func())) {
+	plain = func(w *os.File) (func() error, func()) {
+		buf := make([]byte, size)
+		return func() error { _, err := w.Write(buf); return err }, func() {}
+	}
+	commit = func(w *os.File) (func() error, func()) {
+		v, err := pipe.NewVmspliceWriter(w, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.SetReuse(true)
+		return func() error { b := v.Buffer(); b[0]++; return v.Commit(len(b)) }, func() { v.Close() }
+	}
+	return plain, commit
+}
+
 // TestVmspliceWriterUnderCPUContention: with other programs keeping every
 // CPU busy, a writer gets its share of the CPUs, so a VmspliceWriter
 // (buffers reused, so that page faults play no part) must get about the CPU
@@ -82,19 +100,7 @@ func TestVmspliceWriterUnderCPUContention(t *testing.T) {
 	}
 	busyCPUs(t)
 	time.Sleep(50 * time.Millisecond)
-	const size = 64 << 10
-	plain := func(w *os.File) (func() error, func()) {
-		buf := make([]byte, size)
-		return func() error { _, err := w.Write(buf); return err }, func() {}
-	}
-	commit := func(w *os.File) (func() error, func()) {
-		v, err := pipe.NewVmspliceWriter(w, size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v.SetReuse(true)
-		return func() error { b := v.Buffer(); b[0]++; return v.Commit(len(b)) }, func() { v.Close() }
-	}
+	plain, commit := writeWays(t, 64<<10)
 	// The yield starves the writer in some rounds and not others; each
 	// round compares the two, and the worst counts.
 	var shares []float64
@@ -123,18 +129,7 @@ func TestSpinWithOneP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const size = 64 << 10
 	t.Run("Commit", func(t *testing.T) {
-		plain := func(w *os.File) (func() error, func()) {
-			buf := make([]byte, size)
-			return func() error { _, err := w.Write(buf); return err }, func() {}
-		}
-		commit := func(w *os.File) (func() error, func()) {
-			v, err := pipe.NewVmspliceWriter(w, size)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v.SetReuse(true)
-			return func() error { b := v.Buffer(); b[0]++; return v.Commit(len(b)) }, func() { v.Close() }
-		}
+		plain, commit := writeWays(t, size)
 		p, _ := rate(t, 300*time.Millisecond, plain)
 		c, _ := rate(t, 300*time.Millisecond, commit)
 		t.Logf("GOMAXPROCS=1: Write %.2f GB/s, Commit %.2f GB/s", p/1e9, c/1e9)
