@@ -203,12 +203,14 @@ func (v *VmspliceWriter) Buffer() []byte {
 // The slice Buffer returned must not be written after Commit: the pipe still
 // references its pages. Fill the next Buffer instead.
 //
-// A small commit, a few pages at most, is copied into the pipe instead, with
+// A commit of less than 16 KiB is copied into the pipe instead, with
 // pwritev2(2) and RWF_NOWAIT (a write(2) that waits in the poller, as
-// vmsplice does): for so few pages, copying is faster than mapping. The pipe
+// vmsplice does): for so few bytes, copying is faster than mapping. The pipe
 // then holds none of the buffer's pages, and the next Buffer may be the same
 // one. On a packet-mode pipe ([O_DIRECT]) such a commit is a packet, or one
-// per [PIPE_BUF] bytes above that.
+// per page above a page, where a mapped one is no packet at all. Only a
+// pipe made by pipe(2) on Linux 6.4 or later takes RWF_NOWAIT: on a FIFO, or
+// an older kernel, small commits are mapped like the others.
 //
 // n out of range gives [syscall.EINVAL] and changes nothing.
 func (v *VmspliceWriter) Commit(n int) error {

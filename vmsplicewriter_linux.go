@@ -172,9 +172,11 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 
 // writeThrough writes p into the pipe with pwritev2 and RWF_NOWAIT, waiting
 // in the poller while it is full, as vmsplice does. ok is false, with
-// nothing written, on a kernel that cannot: older than pwritev2 (4.6), than
-// RWF_NOWAIT (4.14), or than RWF_NOWAIT on pipes; from then on the writer
-// maps everything.
+// nothing written, where the kernel cannot: older than pwritev2 (4.6,
+// ENOSYS), than RWF_NOWAIT (4.14, EOPNOTSUPP or EINVAL), or than RWF_NOWAIT
+// on pipes (6.4, EOPNOTSUPP), or a FIFO, which open(2) never gives
+// RWF_NOWAIT (EOPNOTSUPP on 6.18 too); from then on the writer maps
+// everything.
 func (v *VmspliceWriter) writeThrough(p []byte) (n int, ok bool, err error) {
 	if v.noCopy {
 		return 0, false, nil

@@ -287,6 +287,7 @@ type spinner struct {
 	budget   time.Duration // how long the next spin may retry; 0 with primed: park at once
 	primed   bool          // budget has been set
 	parkedAt time.Time     // when the call last parked; zero while it runs
+	failed   int           // spins in a row that ended in a park
 }
 
 const (
@@ -309,6 +310,14 @@ const (
 // make progress while this one spins.
 var spinCPUs = runtime.NumCPU() > 1
 
+// spinPs reports whether a spin can overlap the other side when that side
+// is a goroutine of this process: with GOMAXPROCS at 1 (set by the user, or
+// by the runtime in a container limited to one CPU) the spinning goroutine
+// holds the only P, and the other side runs only once the spin has given
+// up. A goroutine in another process would still run, but the spin cannot
+// tell the two apart. Asked at each spin, since GOMAXPROCS may change.
+func spinPs() bool { return runtime.GOMAXPROCS(0) > 1 }
+
 // attempt runs call, which reports whether the kernel answered EAGAIN,
 // and on EAGAIN retries it for as long as the budget allows. It reports
 // whether the last answer was still EAGAIN. A try calls it once for each
@@ -318,26 +327,37 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 		sp.budget, sp.primed = spinStart, true
 	}
 	if !sp.parkedAt.IsZero() { // the first call after a park: was the park short?
-		if d := time.Since(sp.parkedAt); d < spinShortPark {
+		d := time.Since(sp.parkedAt)
+		switch {
+		case sp.budget <= 0 && d < spinMax:
+			// A spin would have covered it: try spinning again.
+			sp.budget, sp.failed = spinStart, 0
+		case d < spinShortPark && sp.failed < 2:
 			sp.budget = min(spinMax, max(2*sp.budget, spinStart))
-		} else {
-			sp.budget /= 2
+		default:
+			// A long park, or short parks that spins keep failing to
+			// cover (a reader taking a page every 100 µs): spin less.
+			if sp.budget /= 2; sp.budget < time.Microsecond {
+				sp.budget = 0
+			}
 		}
 		sp.parkedAt = time.Time{}
 	}
 	if !call() {
 		return false
 	}
-	if sp.budget <= 0 || !spinCPUs {
+	if sp.budget <= 0 || !spinCPUs || !spinPs() {
 		return true
 	}
 	start := time.Now()
 	for {
 		if !call() {
 			sp.budget = min(spinMax, max(sp.budget, 2*time.Since(start)))
+			sp.failed = 0
 			return false
 		}
 		if time.Since(start) >= sp.budget {
+			sp.failed++
 			return true
 		}
 		yield()
