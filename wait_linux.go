@@ -332,7 +332,7 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 		case sp.budget <= 0 && d < spinMax:
 			// A spin would have covered it: try spinning again.
 			sp.budget, sp.failed = spinStart, 0
-		case d < spinShortPark && sp.failed < 2:
+		case d < spinShortPark && sp.failed < 4:
 			sp.budget = min(spinMax, max(2*sp.budget, spinStart))
 		default:
 			// A long park, or short parks that spins keep failing to
