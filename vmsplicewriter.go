@@ -187,8 +187,8 @@ func (v *VmspliceWriter) SetReuse(reuse bool) {
 // and handed to the pipe with [VmspliceWriter.Commit]. It is nil after an
 // error or Close, and while another call is in progress. Its contents are
 // unspecified: zeros on fresh pages, old data on reused ones and after a
-// small commit, which copies. Do not use it
-// after the next call of any other method.
+// small commit, which copies. Do not use it after the next call of any
+// other method.
 func (v *VmspliceWriter) Buffer() []byte {
 	if v.enter() != nil {
 		return nil
@@ -260,7 +260,8 @@ func (v *VmspliceWriter) commit(n int) error {
 // With fresh pages (the default), once no bytes are pending, a p of a whole
 // buffer or more is written to the pipe straight from p (pwritev2(2), which
 // waits as a commit does), as w.Write would: copying it into fresh pages and
-// mapping them would cost more than the kernel's one copy. With
+// mapping them would cost more than the kernel's one copy (on a FIFO, or
+// before Linux 6.4, it goes through the buffers; see Commit). With
 // [VmspliceWriter.SetReuse] it goes through the buffers, which is faster.
 func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	if err := v.enter(); err != nil {
