@@ -247,7 +247,7 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.vmsplice(bufs, flags, false)
+	return s.vmsplice(bufs, flags)
 }
 
 // openWriteEnd opens w for vmsplice(2), refusing a read end, on which
@@ -271,7 +271,6 @@ type vmspliceTry struct {
 	iovs  []unix.Iovec
 	flags int
 	fd    int
-	copy  bool // write(2) the bytes instead: pwritev2 with RWF_NOWAIT
 
 	// The try's answer.
 	n     int
@@ -285,9 +284,6 @@ type vmspliceTry struct {
 func newVmspliceTry(s *fdConn) *vmspliceTry {
 	t := &vmspliceTry{}
 	t.once = func() (int, error) {
-		if t.copy {
-			return pwritevNowait(t.fd, t.iovs)
-		}
 		return unix.Vmsplice(t.fd, t.iovs, t.flags|SPLICE_F_NONBLOCK)
 	}
 	t.call = func() bool {
@@ -327,18 +323,73 @@ func pwritevNowait(fd int, iovs []unix.Iovec) (int, error) {
 	return int(n), nil
 }
 
-// vmsplice maps all of bufs into the pipe behind the write end s, or, with
-// copying, writes them (pwritevNowait), waiting the same way.
-func (s *fdConn) vmsplice(bufs [][]byte, flags int, copying bool) (int, error) {
+// A nowaitWrite is writeNowait's state, kept by the write end's fdConn so
+// that a call allocates nothing.
+type nowaitWrite struct {
+	iov   [1]unix.Iovec
+	p     []byte // what is being written; p[off:] is not yet in the pipe
+	off   int
+	errno error
+	try   func(fd int) (done bool)
+}
+
+// writeNowait writes all of p into the pipe behind the write end s with
+// pwritevNowait, parking in the poller while the pipe is full, as w.Write
+// does with write(2), and as lean: no spin, one try per wake-up. It never
+// sleeps in the kernel, even on a descriptor made blocking by Fd. An errno
+// comes back as is, wrapped in an os.SyscallError.
+func (s *fdConn) writeNowait(p []byte) (int, error) {
+	w := s.nw
+	if w == nil {
+		w = &nowaitWrite{}
+		w.try = func(fd int) bool {
+			for w.off < len(w.p) {
+				w.iov[0].Base = &w.p[w.off]
+				w.iov[0].SetLen(len(w.p) - w.off)
+				n, errno := pwritevNowait(fd, w.iov[:])
+				switch {
+				case errno == unix.EINTR:
+					continue
+				case errno == unix.EAGAIN:
+					return false // full: park until the reader makes room
+				case errno != nil:
+					w.errno = errno
+					return true
+				case n <= 0:
+					// A pipe never takes nothing without an error; do not
+					// loop on it.
+					w.errno = io.ErrShortWrite
+					return true
+				}
+				w.off += n
+			}
+			return true
+		}
+		s.nw = w
+	}
+	w.p, w.off, w.errno = p, 0, nil
+	_, err := s.await("pwritev2", unix.POLLOUT, w.try)
+	n, errno := w.off, w.errno
+	w.p, w.iov[0].Base = nil, nil // keep no buffer alive
+	switch {
+	case err != nil:
+		return n, err
+	case errno == io.ErrShortWrite:
+		return n, errno
+	case errno != nil:
+		return n, os.NewSyscallError("pwritev2", errno)
+	}
+	return n, nil
+}
+
+// vmsplice maps all of bufs into the pipe behind the write end s.
+func (s *fdConn) vmsplice(bufs [][]byte, flags int) (int, error) {
 	if s.vm == nil {
 		s.vm = newVmspliceTry(s)
 	}
 	t := s.vm
-	t.flags, t.copy = flags, copying
-	op := "vmsplice"
-	if copying {
-		op = "pwritev2"
-	}
+	t.flags = flags
+	const op = "vmsplice"
 	defer func() { clear(t.iovs[:cap(t.iovs)]) }() // keep no buffer alive
 	var (
 		total  int

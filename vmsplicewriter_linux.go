@@ -166,7 +166,7 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 			return n, true, err
 		}
 	}
-	n, err = v.conn.vmsplice([][]byte{b}, 0, false)
+	n, err = v.conn.vmsplice([][]byte{b}, 0)
 	return n, false, err
 }
 
@@ -181,7 +181,7 @@ func (v *VmspliceWriter) writeThrough(p []byte) (n int, ok bool, err error) {
 	if v.noCopy {
 		return 0, false, nil
 	}
-	n, err = v.conn.vmsplice([][]byte{p}, 0, true)
+	n, err = v.conn.writeNowait(p)
 	if n == 0 && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)) {
 		v.noCopy = true
 		return 0, false, nil
