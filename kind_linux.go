@@ -145,7 +145,7 @@ type fdConn struct {
 	spin  spinner // how long its calls retry EAGAIN before parking
 	aw    awaiter // await's callback
 	vm    *vmspliceTry
-	nw    *nowaitWrite
+	cw    *copyWrite
 }
 
 // mayBlock reports a side that splice(2) can sleep on although the pipe side

@@ -1,7 +1,7 @@
 package pipe_test
 
 // Tests from the third hostile review (yield between spin retries, small
-// commits copied with pwritev2).
+// commits copied with write(2)).
 
 import (
 	"io"

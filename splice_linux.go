@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -306,47 +305,28 @@ func newVmspliceTry(s *fdConn) *vmspliceTry {
 	return t
 }
 
-// pwritevNowait is pwritev2(fd, iovs, -1, RWF_NOWAIT): write(2) at the
-// file's position that answers EAGAIN rather than wait, whatever the
-// descriptor's O_NONBLOCK. The position -1 is passed as both halves, which
-// the kernel joins into -1 on 32- and 64-bit systems alike.
-func pwritevNowait(fd int, iovs []unix.Iovec) (int, error) {
-	const noPos = ^uintptr(0)
-	var p unsafe.Pointer
-	if len(iovs) > 0 {
-		p = unsafe.Pointer(&iovs[0])
-	}
-	n, _, errno := unix.Syscall6(unix.SYS_PWRITEV2, uintptr(fd), uintptr(p), uintptr(len(iovs)), noPos, noPos, unix.RWF_NOWAIT)
-	if errno != 0 {
-		return int(n), errno
-	}
-	return int(n), nil
-}
-
-// A nowaitWrite is writeNowait's state, kept by the write end's fdConn so
-// that a call allocates nothing.
-type nowaitWrite struct {
-	iov   [1]unix.Iovec
+// A copyWrite is writeCopy's state, kept by the write end's fdConn so that
+// a call allocates nothing.
+type copyWrite struct {
 	p     []byte // what is being written; p[off:] is not yet in the pipe
 	off   int
 	errno error
 	try   func(fd int) (done bool)
 }
 
-// writeNowait writes all of p into the pipe behind the write end s with
-// pwritevNowait, parking in the poller while the pipe is full, as w.Write
-// does with write(2), and as lean: no spin, one try per wake-up. It never
-// sleeps in the kernel, even on a descriptor made blocking by Fd. An errno
-// comes back as is, wrapped in an os.SyscallError.
-func (s *fdConn) writeNowait(p []byte) (int, error) {
-	w := s.nw
+// writeCopy writes all of p into the pipe behind the write end s with
+// write(2), parking in the poller while the pipe is full, as w.Write does,
+// and as lean: no spin, one try per wake-up. On a descriptor in blocking
+// mode (after Fd, say) write(2) waits in the kernel, as w.Write then does.
+// (pwritev2 with RWF_NOWAIT would not wait there, but a pipe refuses it,
+// EOPNOTSUPP, once anything was ever vmspliced into it, and on a FIFO.)
+func (s *fdConn) writeCopy(p []byte) (int, error) {
+	w := s.cw
 	if w == nil {
-		w = &nowaitWrite{}
+		w = &copyWrite{}
 		w.try = func(fd int) bool {
 			for w.off < len(w.p) {
-				w.iov[0].Base = &w.p[w.off]
-				w.iov[0].SetLen(len(w.p) - w.off)
-				n, errno := pwritevNowait(fd, w.iov[:])
+				n, errno := unix.Write(fd, w.p[w.off:])
 				switch {
 				case errno == unix.EINTR:
 					continue
@@ -365,19 +345,19 @@ func (s *fdConn) writeNowait(p []byte) (int, error) {
 			}
 			return true
 		}
-		s.nw = w
+		s.cw = w
 	}
 	w.p, w.off, w.errno = p, 0, nil
-	_, err := s.await("pwritev2", unix.POLLOUT, w.try)
+	_, err := s.await("write", unix.POLLOUT, w.try)
 	n, errno := w.off, w.errno
-	w.p, w.iov[0].Base = nil, nil // keep no buffer alive
+	w.p = nil // keep no buffer alive
 	switch {
 	case err != nil:
 		return n, err
 	case errno == io.ErrShortWrite:
 		return n, errno
 	case errno != nil:
-		return n, os.NewSyscallError("pwritev2", errno)
+		return n, os.NewSyscallError("write", errno)
 	}
 	return n, nil
 }

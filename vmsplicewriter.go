@@ -57,7 +57,7 @@ type VmspliceWriter struct {
 	gone    uint64          // of those, how many FIONREAD last showed consumed
 	unit    int             // mem gets fresh pages in aligned runs of unit bytes, whole huge pages
 	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
-	noCopy  bool            // the kernel will not write(2) without waiting: small commits are mapped too
+	way     wayChooser      // with fresh pages, whether larger commits are mapped or copied
 	err     error           // sticky: the first error, or errWriterClosed
 	cleanup runtime.Cleanup // unmaps mem if the writer is dropped unclosed
 	busy    atomic.Bool     // a call is in progress: Close must not unmap under it
@@ -272,7 +272,7 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		b := v.bufs[v.cur].b
 		if !v.reuse && v.pending == 0 && len(p) >= len(b) {
-			n, ok, err := v.writeThrough(p)
+			n, err := v.writeThrough(p)
 			v.total += uint64(n)
 			written += n
 			p = p[n:]
@@ -280,9 +280,7 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 				v.err = err
 				return written, err
 			}
-			if ok {
-				continue
-			}
+			continue
 		}
 		k := copy(b[v.pending:], p)
 		v.pending += k

@@ -158,35 +158,28 @@ func (v *VmspliceWriter) release() {
 const smallCommit = 16 << 10
 
 // send hands b to the pipe, waiting in the poller while it is full. copied
-// reports that the bytes were written (pwritev2), so that the pipe holds
-// none of b's pages.
+// reports that the bytes were written (write(2)), so that the pipe holds
+// none of b's pages. A commit under smallCommit is copied; with fresh pages,
+// a larger one goes the way v.way has found faster, unless the pipe is in
+// packet mode, where the way would decide the packets.
 func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
-	if len(b) < smallCommit {
-		if n, copied, err = v.writeThrough(b); copied {
-			return n, true, err
-		}
+	chosen := len(b) >= smallCommit && !v.reuse && v.conn.flags&packetMode == 0
+	copied = len(b) < smallCommit || chosen && v.way.copyNext()
+	if copied {
+		n, err = v.writeThrough(b)
+	} else {
+		n, err = v.conn.vmsplice([][]byte{b}, 0)
 	}
-	n, err = v.conn.vmsplice([][]byte{b}, 0)
-	return n, false, err
+	if chosen {
+		v.way.committed(n, nanotime())
+	}
+	return n, copied, err
 }
 
-// writeThrough writes p into the pipe with pwritev2 and RWF_NOWAIT, waiting
-// in the poller while it is full, as vmsplice does. ok is false, with
-// nothing written, where the kernel cannot: older than pwritev2 (4.6,
-// ENOSYS), than RWF_NOWAIT (4.14, EOPNOTSUPP or EINVAL), or than RWF_NOWAIT
-// on pipes (6.4, EOPNOTSUPP), or a FIFO, which open(2) never gives
-// RWF_NOWAIT (EOPNOTSUPP on 6.18 too); from then on the writer maps
-// everything.
-func (v *VmspliceWriter) writeThrough(p []byte) (n int, ok bool, err error) {
-	if v.noCopy {
-		return 0, false, nil
-	}
-	n, err = v.conn.writeNowait(p)
-	if n == 0 && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL)) {
-		v.noCopy = true
-		return 0, false, nil
-	}
-	return n, true, err
+// writeThrough writes p into the pipe with write(2), waiting in the poller
+// while it is full, as w.Write does.
+func (v *VmspliceWriter) writeThrough(p []byte) (int, error) {
+	return v.conn.writeCopy(p)
 }
 
 // leftPipe reports whether every byte committed up to total end has been

@@ -18,10 +18,15 @@ func (v *VmspliceWriter) send(b []byte) (int, bool, error) {
 	return 0, false, unsupported("VmspliceWriter (vmsplice(2))")
 }
 
-func (v *VmspliceWriter) writeThrough(p []byte) (int, bool, error) { return 0, false, nil }
+func (v *VmspliceWriter) writeThrough(p []byte) (int, error) {
+	return 0, unsupported("VmspliceWriter (vmsplice(2))")
+}
 
 func (v *VmspliceWriter) leftPipe(end uint64) bool { return false }
 
 func freshPages(b []byte) error {
 	return unsupported("VmspliceWriter (vmsplice(2))")
 }
+
+// wayChooser is nothing here: no commit is ever made.
+type wayChooser struct{}

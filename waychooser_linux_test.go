@@ -1,0 +1,168 @@
+package pipe
+
+import (
+	"bytes"
+	"io"
+	"testing"
+	"time"
+)
+
+// simulate feeds c commits of n bytes that take cost(copying) ns per byte
+// until total bytes have gone, and returns how many of them were copied.
+func simulate(c *wayChooser, now *int64, n int, total int64, cost func(copying bool) float64) (copied int64) {
+	for sent := int64(0); sent < total; sent += int64(n) {
+		copying := c.copyNext()
+		*now += int64(float64(n) * cost(copying))
+		if copying {
+			copied += int64(n)
+		}
+		c.committed(n, *now)
+	}
+	return copied
+}
+
+func TestWayChooser(t *testing.T) {
+	const n = 64 << 10
+	fixed := func(mapNS, copyNS float64) func(bool) float64 {
+		return func(copying bool) float64 {
+			if copying {
+				return copyNS
+			}
+			return mapNS
+		}
+	}
+	t.Run("copying faster", func(t *testing.T) {
+		var c wayChooser
+		now := int64(1)
+		simulate(&c, &now, n, 64<<20, fixed(2, 1))
+		if !c.copying {
+			t.Fatal("after 64 MiB with copying twice as fast, the writer still maps")
+		}
+		// Settled, it maps only in trials, which grow rarer.
+		mapped := 1<<30 - simulate(&c, &now, n, 1<<30, fixed(2, 1))
+		if mapped > 1<<30/20 {
+			t.Errorf("settled on copying, it mapped %d of 1 GiB; want at most 5%%", mapped)
+		}
+		if mapped == 0 {
+			t.Error("settled on copying, it never tried mapping again")
+		}
+	})
+	t.Run("mapping faster", func(t *testing.T) {
+		var c wayChooser
+		now := int64(1)
+		copied := simulate(&c, &now, n, 1<<30, fixed(1, 2))
+		if c.copying {
+			t.Fatal("with mapping twice as fast, the writer copies")
+		}
+		if copied > 1<<30/20 {
+			t.Errorf("it copied %d of 1 GiB in trials; want at most 5%%", copied)
+		}
+	})
+	t.Run("within noise", func(t *testing.T) {
+		var c wayChooser
+		now := int64(1)
+		simulate(&c, &now, n, 1<<30, fixed(1, 0.95))
+		if c.copying {
+			t.Error("a way 5% faster, within wayBetter, made the writer switch")
+		}
+	})
+	t.Run("the machine changes", func(t *testing.T) {
+		var c wayChooser
+		now := int64(1)
+		simulate(&c, &now, n, 256<<20, fixed(2, 1))
+		if !c.copying {
+			t.Fatal("copying faster: still mapping after 256 MiB")
+		}
+		// Mapping becomes faster: within the longest gap and a trial the
+		// writer is back.
+		simulate(&c, &now, n, wayGapMax+4*wayWindow, fixed(1, 2))
+		if c.copying {
+			t.Error("mapping became faster, but the writer still copies")
+		}
+	})
+	t.Run("pauses are not timed", func(t *testing.T) {
+		var c wayChooser
+		now := int64(1)
+		// Copying is slower, but every copied commit follows a pause
+		// longer than wayIdle, as if the producer waited for input:
+		// untimed, it cannot make copying look slower or faster.
+		for sent := int64(0); sent < 256<<20; sent += n {
+			if c.copyNext() {
+				now += 2 * wayIdle
+			} else {
+				now += n
+			}
+			c.committed(n, now)
+		}
+		if !c.trying || c.copying {
+			t.Fatalf("trying %v, copying %v; want a trial of copying still open: none of its commits was timed", c.trying, c.copying)
+		}
+		if c.bytes != 0 {
+			t.Errorf("a trial of commits that each followed a pause measured %d bytes; want none", c.bytes)
+		}
+	})
+}
+
+// TestVmspliceWriterChosenCopy checks a commit of smallCommit or more that
+// the chooser sends copied: the bytes arrive, the pipe holds none of the
+// buffer's pages, so the same buffer is filled again, and the reader sees
+// what was committed, not what was written into the buffer later.
+func TestVmspliceWriterChosenCopy(t *testing.T) {
+	const size = 64 << 10
+	r, w, err := Pipe2(O_CLOEXEC | O_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	v, err := NewVmspliceWriter(w, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	// A mapped commit first: a pipe that ever had pages vmspliced into it
+	// refuses pwritev2 with RWF_NOWAIT, which copies must not depend on.
+	first := v.Buffer()
+	fillWith(first, 'm')
+	want := bytes.Clone(first)
+	if err := v.Commit(len(first)); err != nil {
+		t.Fatal(err)
+	}
+	v.way.copying = true
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		got <- b
+	}()
+	first = v.Buffer()
+	for i := range 8 {
+		b := v.Buffer()
+		if &b[0] != &first[0] {
+			t.Fatalf("commit %d: a copied commit moved on to another buffer", i)
+		}
+		fillWith(b, byte('a'+i))
+		want = append(want, b...)
+		if err := v.Commit(len(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fillWith(first, 'z') // after the last commit: must not reach the reader
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, want) {
+			t.Fatalf("reader got %d bytes that differ from the %d committed", len(b), len(want))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reader did not finish")
+	}
+}
+
+func fillWith(b []byte, c byte) {
+	for i := range b {
+		b[i] = c
+	}
+}
