@@ -204,13 +204,17 @@ func (v *VmspliceWriter) Buffer() []byte {
 // references its pages. Fill the next Buffer instead.
 //
 // A commit of less than 16 KiB is copied into the pipe instead, with
-// pwritev2(2) and RWF_NOWAIT (a write(2) that waits in the poller, as
-// vmsplice does): for so few bytes, copying is faster than mapping. The pipe
-// then holds none of the buffer's pages, and the next Buffer may be the same
-// one. On a packet-mode pipe ([O_DIRECT]) such a commit is a packet, or one
-// per page above a page, where a mapped one is no packet at all. Only a
-// pipe made by pipe(2) on Linux 6.4 or later takes RWF_NOWAIT: on a FIFO, or
-// an older kernel, small commits are mapped like the others.
+// write(2), waiting in the poller as w.Write does: for so few bytes, copying
+// is faster than mapping. With fresh pages (the default) a larger commit is
+// mapped or copied, whichever this writer has measured to be faster: it
+// times its commits, and now and then tries the other way for a few MiB
+// (which wins depends on the machine, the pipe's size and the reader).
+// A copied commit leaves none of the buffer's pages in the pipe, and the
+// next Buffer may be the same one. On a packet-mode pipe ([O_DIRECT]) a
+// small commit is a packet, or one per page above a page, where a mapped one
+// is no packet at all; larger commits there are always mapped. On a write
+// end made blocking (by [os.File.Fd], say) a copied commit waits in the
+// kernel, holding a thread, as w.Write then does.
 //
 // n out of range gives [syscall.EINVAL] and changes nothing.
 func (v *VmspliceWriter) Commit(n int) error {
@@ -258,10 +262,9 @@ func (v *VmspliceWriter) commit(n int) error {
 // full wait for the next Commit, Flush or Close.
 //
 // With fresh pages (the default), once no bytes are pending, a p of a whole
-// buffer or more is written to the pipe straight from p (pwritev2(2), which
+// buffer or more is written to the pipe straight from p (write(2), which
 // waits as a commit does), as w.Write would: copying it into fresh pages and
-// mapping them would cost more than the kernel's one copy (on a FIFO, or
-// before Linux 6.4, it goes through the buffers; see Commit). With
+// mapping them would cost more than the kernel's one copy. With
 // [VmspliceWriter.SetReuse] it goes through the buffers, which is faster.
 func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	if err := v.enter(); err != nil {

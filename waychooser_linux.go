@@ -4,7 +4,7 @@ import "time"
 
 // A wayChooser picks how a VmspliceWriter with fresh pages hands over a
 // commit of smallCommit bytes or more: mapped (vmsplice(2)) or copied
-// (pwritev2(2)). Mapping copies nothing but costs fresh pages (the kernel
+// (write(2)). Mapping copies nothing but costs fresh pages (the kernel
 // zeroes each one, with a fault per run) and a page reference per page,
 // taken and dropped; copying costs the kernel's copy into the pipe's own
 // pages. Which is cheaper depends on the machine, the pipe's size and the
