@@ -1,10 +1,12 @@
 package pipe
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -308,30 +310,55 @@ func newVmspliceTry(s *fdConn) *vmspliceTry {
 // A copyWrite is writeCopy's state, kept by the write end's fdConn so that
 // a call allocates nothing.
 type copyWrite struct {
+	iov   [1]unix.Iovec
 	p     []byte // what is being written; p[off:] is not yet in the pipe
 	off   int
+	plain bool // pwritev2 with RWF_NOWAIT was refused: write(2) instead
 	errno error
 	try   func(fd int) (done bool)
 }
 
-// writeCopy writes all of p into the pipe behind the write end s with
-// write(2), parking in the poller while the pipe is full, as w.Write does,
-// and as lean: no spin, one try per wake-up. On a descriptor in blocking
-// mode (after Fd, say) write(2) waits in the kernel, as w.Write then does.
-// (pwritev2 with RWF_NOWAIT would not wait there, but a pipe refuses it,
-// EOPNOTSUPP, once anything was ever vmspliced into it, and on a FIFO.)
+// errBlocking is writeCopy's answer for a descriptor in blocking mode when
+// only write(2) is left: it would sleep in the kernel, deaf to Close.
+var errBlocking = errors.New("blocking descriptor")
+
+// writeCopy writes all of p into the pipe behind the write end s, parking
+// in the poller while the pipe is full, as w.Write does, and as lean: no
+// spin, one try per wake-up. It uses pwritev2 with RWF_NOWAIT, which never
+// sleeps in the kernel whatever the descriptor's mode. A pipe refuses that
+// (EOPNOTSUPP) once anything was ever vmspliced into it, and so do FIFOs and
+// kernels before 6.4; from then on it uses write(2), but only while F_GETFL
+// shows the descriptor non-blocking: on a blocking one (after Fd, or a
+// change made by another process sharing it) write(2) would sleep holding
+// the descriptor, and Close would wait for it. It then writes nothing and
+// returns errBlocking, and the caller maps instead.
 func (s *fdConn) writeCopy(p []byte) (int, error) {
 	w := s.cw
 	if w == nil {
 		w = &copyWrite{}
 		w.try = func(fd int) bool {
 			for w.off < len(w.p) {
-				n, errno := unix.Write(fd, w.p[w.off:])
+				var n int
+				var errno error
+				if w.plain {
+					n, errno = unix.Write(fd, w.p[w.off:])
+				} else {
+					w.iov[0].Base = &w.p[w.off]
+					w.iov[0].SetLen(len(w.p) - w.off)
+					n, errno = pwritevNowait(fd, w.iov[:])
+				}
 				switch {
 				case errno == unix.EINTR:
 					continue
 				case errno == unix.EAGAIN:
 					return false // full: park until the reader makes room
+				case !w.plain && (errno == unix.EOPNOTSUPP || errno == unix.ENOSYS || errno == unix.EINVAL):
+					w.plain = true
+					if !nonblocking(fd) {
+						w.errno = errBlocking
+						return true
+					}
+					continue
 				case errno != nil:
 					w.errno = errno
 					return true
@@ -347,19 +374,52 @@ func (s *fdConn) writeCopy(p []byte) (int, error) {
 		}
 		s.cw = w
 	}
+	if w.plain {
+		blocking := false
+		if err := s.rc.Control(func(fd uintptr) { blocking = !nonblocking(int(fd)) }); err != nil {
+			return 0, s.closedOr("write", err)
+		}
+		if blocking {
+			return 0, errBlocking
+		}
+	}
 	w.p, w.off, w.errno = p, 0, nil
 	_, err := s.await("write", unix.POLLOUT, w.try)
 	n, errno := w.off, w.errno
-	w.p = nil // keep no buffer alive
+	w.p, w.iov[0].Base = nil, nil // keep no buffer alive
 	switch {
 	case err != nil:
 		return n, err
-	case errno == io.ErrShortWrite:
+	case errno == io.ErrShortWrite || errno == errBlocking:
 		return n, errno
 	case errno != nil:
 		return n, os.NewSyscallError("write", errno)
 	}
 	return n, nil
+}
+
+// nonblocking reports whether F_GETFL shows fd non-blocking; an error
+// counts as blocking.
+func nonblocking(fd int) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_NONBLOCK != 0
+}
+
+// pwritevNowait is pwritev2(fd, iovs, -1, RWF_NOWAIT): write(2) at the
+// file's position that answers EAGAIN rather than wait, whatever the
+// descriptor's O_NONBLOCK. The position -1 is passed as both halves, which
+// the kernel joins into -1 on 32- and 64-bit systems alike.
+func pwritevNowait(fd int, iovs []unix.Iovec) (int, error) {
+	const noPos = ^uintptr(0)
+	var p unsafe.Pointer
+	if len(iovs) > 0 {
+		p = unsafe.Pointer(&iovs[0])
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_PWRITEV2, uintptr(fd), uintptr(p), uintptr(len(iovs)), noPos, noPos, unix.RWF_NOWAIT)
+	if errno != 0 {
+		return int(n), errno
+	}
+	return int(n), nil
 }
 
 // vmsplice maps all of bufs into the pipe behind the write end s.

@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// VmspliceWriter moves data into a pipe with vmsplice(2) from buffers it owns
-// (a commit of only a few pages is copied instead: see
-// [VmspliceWriter.Commit]).
+// VmspliceWriter moves data into a pipe with vmsplice(2) from buffers it owns,
+// or copies it in where that is faster (small commits, and larger ones when
+// the writer measures copying to be faster: see [VmspliceWriter.Commit]).
 //
 // The kernel references the pages of a buffer handed to the pipe instead of
 // copying them, so the writer never lets anyone write to a page that the pipe
@@ -30,14 +30,16 @@ import (
 // [VmspliceWriter.Commit] it, or [VmspliceWriter.Write] and
 // [VmspliceWriter.ReadFrom], which copy into the buffers
 // and commit each one when it is full; [VmspliceWriter.Flush] commits what is
-// pending and [VmspliceWriter.Close] flushes and releases the buffers. Commits
-// wait in the runtime poller while the pipe is full, as [Vmsplice] does: the
-// write deadline of a non-blocking write end applies
-// ([os.ErrDeadlineExceeded]) and closing it wakes the wait ([os.ErrClosed]);
-// a blocking write end holds a thread and has neither. EPIPE means the reader
-// is gone. After an error from the pipe (a deadline too), every later call
-// returns that error: part of the last commit may have gone in, and the
-// writer does not know how much. A VmspliceWriter is not safe for concurrent
+// pending and [VmspliceWriter.Close] flushes and releases the buffers. Commits,
+// mapped or copied, wait in the runtime poller while the pipe is full, as
+// [Vmsplice] does, and never sleep in the kernel: the write deadline of a
+// write end in the poller applies ([os.ErrDeadlineExceeded]) and closing it
+// wakes the wait ([os.ErrClosed]), even if its descriptor was made blocking
+// since; a write end outside the poller (a blocking descriptor given to
+// [os.NewFile]) holds a thread while it waits and has neither. EPIPE means
+// the reader is gone. After an error from the pipe (a deadline too), every
+// later call returns that error: part of the last commit may have gone in.
+// A VmspliceWriter is not safe for concurrent
 // use; a call made while another is in progress, such as Close while a
 // Commit waits, gives an error matching [os.ErrInvalid] and does nothing
 // (Buffer returns nil, SetReuse changes nothing). To cancel a waiting Commit,
@@ -187,8 +189,7 @@ func (v *VmspliceWriter) SetReuse(reuse bool) {
 // and handed to the pipe with [VmspliceWriter.Commit]. It is nil after an
 // error or Close, and while another call is in progress. Its contents are
 // unspecified: zeros on fresh pages, old data on reused ones and after a
-// small commit, which copies. Do not use it after the next call of any
-// other method.
+// copied commit. Do not use it after the next call of any other method.
 func (v *VmspliceWriter) Buffer() []byte {
 	if v.enter() != nil {
 		return nil
@@ -198,23 +199,32 @@ func (v *VmspliceWriter) Buffer() []byte {
 }
 
 // Commit hands the bytes written by Write and ReadFrom and not yet committed,
-// followed by the first n bytes of [VmspliceWriter.Buffer], to the pipe with
-// vmsplice(2), waiting while the pipe is full, and moves to the next buffer.
-// The slice Buffer returned must not be written after Commit: the pipe still
-// references its pages. Fill the next Buffer instead.
+// followed by the first n bytes of [VmspliceWriter.Buffer], to the pipe,
+// waiting while the pipe is full, and moves to the next buffer. Do not write
+// to the slice Buffer returned after Commit: the pipe may still reference
+// its pages. Fill the next Buffer instead.
 //
-// A commit of less than 16 KiB is copied into the pipe instead, with
-// write(2), waiting in the poller as w.Write does: for so few bytes, copying
-// is faster than mapping. With fresh pages (the default) a larger commit is
-// mapped or copied, whichever this writer has measured to be faster: it
-// times its commits, and now and then tries the other way for a few MiB
-// (which wins depends on the machine, the pipe's size and the reader).
+// A commit is mapped into the pipe (vmsplice(2)) or copied into it:
+//   - A commit of less than 16 KiB is copied: for so few bytes, copying is
+//     faster than mapping.
+//   - With fresh pages (the default), a larger commit is mapped or copied,
+//     whichever this writer has measured to be faster: it times its commits,
+//     and now and then tries the other way for a few MiB (which wins depends
+//     on the machine, the pipe's size and the reader).
+//   - With [VmspliceWriter.SetReuse], a larger commit is mapped.
+//   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
+//     commit is mapped, so that none is a packet and the reader gets a byte
+//     stream: a read shorter than a packet, or one that runs from mapped
+//     pages into a packet, would drop the rest of the packet.
+//
 // A copied commit leaves none of the buffer's pages in the pipe, and the
-// next Buffer may be the same one. On a packet-mode pipe ([O_DIRECT]) a
-// small commit is a packet, or one per page above a page, where a mapped one
-// is no packet at all; larger commits there are always mapped. On a write
-// end made blocking (by [os.File.Fd], say) a copied commit waits in the
-// kernel, holding a thread, as w.Write then does.
+// next Buffer may be the same one. A copy is pwritev2(2) with RWF_NOWAIT, or
+// write(2) where the pipe refuses that (a FIFO, a kernel before 6.4, a pipe
+// that ever had pages vmspliced into it). It waits in the poller as w.Write
+// does and never sleeps in the kernel: where only write(2) is left and the
+// descriptor is in blocking mode (made so by [SetNonblock], by another
+// process sharing it, or by [os.File.Fd] on a file from [os.Pipe]), the
+// commit is mapped instead.
 //
 // n out of range gives [syscall.EINVAL] and changes nothing.
 func (v *VmspliceWriter) Commit(n int) error {
@@ -262,10 +272,12 @@ func (v *VmspliceWriter) commit(n int) error {
 // full wait for the next Commit, Flush or Close.
 //
 // With fresh pages (the default), once no bytes are pending, a p of a whole
-// buffer or more is written to the pipe straight from p (write(2), which
-// waits as a commit does), as w.Write would: copying it into fresh pages and
-// mapping them would cost more than the kernel's one copy. With
-// [VmspliceWriter.SetReuse] it goes through the buffers, which is faster.
+// buffer or more is written to the pipe straight from p, copied as a commit
+// is and waiting as it does, as w.Write would: copying it into fresh pages
+// and mapping them would cost more than the kernel's one copy. With
+// [VmspliceWriter.SetReuse] it goes through the buffers, which is faster;
+// so it does on a packet-mode pipe, where every commit is mapped, and where
+// copying would sleep in the kernel (see [VmspliceWriter.Commit]).
 func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	if err := v.enter(); err != nil {
 		return 0, err
@@ -274,16 +286,19 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		b := v.bufs[v.cur].b
-		if !v.reuse && v.pending == 0 && len(p) >= len(b) {
+		if !v.reuse && !v.packets() && v.pending == 0 && len(p) >= len(b) {
 			n, err := v.writeThrough(p)
 			v.total += uint64(n)
 			written += n
 			p = p[n:]
-			if err != nil {
+			switch {
+			case err == errBlocking: // the rest goes through the buffers
+			case err != nil:
 				v.err = err
 				return written, err
+			default:
+				continue
 			}
-			continue
 		}
 		k := copy(b[v.pending:], p)
 		v.pending += k

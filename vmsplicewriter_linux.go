@@ -158,17 +158,25 @@ func (v *VmspliceWriter) release() {
 const smallCommit = 16 << 10
 
 // send hands b to the pipe, waiting in the poller while it is full. copied
-// reports that the bytes were written (write(2)), so that the pipe holds
+// reports that the bytes were written (writeCopy), so that the pipe holds
 // none of b's pages. A commit under smallCommit is copied; with fresh pages,
-// a larger one goes the way v.way has found faster, unless the pipe is in
-// packet mode, where the way would decide the packets.
+// a larger one goes the way v.way has found faster. On a packet-mode pipe
+// every commit is mapped: a copy would be a packet, and a read that runs
+// from mapped pages into a packet drops the packet's rest.
 func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
-	chosen := len(b) >= smallCommit && !v.reuse && v.conn.flags&packetMode == 0
-	copied = len(b) < smallCommit || chosen && v.way.copyNext()
+	packets := v.packets()
+	chosen := len(b) >= smallCommit && !v.reuse && !packets
+	copied = !packets && (len(b) < smallCommit || chosen && v.way.copyNext())
 	if copied {
 		n, err = v.writeThrough(b)
-	} else {
-		n, err = v.conn.vmsplice([][]byte{b}, 0)
+		if err == errBlocking {
+			copied, err = false, nil // map the rest
+		}
+	}
+	if !copied && n < len(b) {
+		var m int
+		m, err = v.conn.vmsplice([][]byte{b[n:]}, 0)
+		n += m
 	}
 	if chosen {
 		v.way.committed(n, nanotime())
@@ -176,8 +184,12 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	return n, copied, err
 }
 
-// writeThrough writes p into the pipe with write(2), waiting in the poller
-// while it is full, as w.Write does.
+// packets reports that the pipe was in packet mode when the writer was made.
+func (v *VmspliceWriter) packets() bool { return v.conn.flags&packetMode != 0 }
+
+// writeThrough writes p into the pipe (writeCopy), waiting in the poller
+// while it is full, as w.Write does. errBlocking means that it cannot write
+// the rest of p without sleeping in the kernel: map it instead.
 func (v *VmspliceWriter) writeThrough(p []byte) (int, error) {
 	return v.conn.writeCopy(p)
 }

@@ -763,25 +763,52 @@ func TestVmspliceWriterSmallCommitsCopy(t *testing.T) {
 			t.Errorf("read %q, %v; want %q", got, err, "small")
 		}
 	})
-	t.Run("packets", func(t *testing.T) {
+	t.Run("packet mode is a byte stream", func(t *testing.T) {
+		// On a packet-mode pipe every commit is mapped, so none is a
+		// packet: a packet would give a 1000-byte read the first 1000
+		// bytes of a page and drop the rest, and so would a read that
+		// runs from mapped pages into one.
 		r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK|pipe.O_DIRECT)
-		v, err := pipe.NewVmspliceWriter(w, 4096)
+		v, err := pipe.NewVmspliceWriter(w, 64<<10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer v.Close()
-		for _, msg := range []string{"one", "two!"} {
-			copy(v.Buffer(), msg)
-			if err := v.Commit(len(msg)); err != nil {
+		var want []byte
+		next := func(n int) []byte {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = byte(len(want) + i)
+			}
+			want = append(want, b...)
+			return b
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			var all []byte
+			buf := make([]byte, 1000)
+			for {
+				n, err := r.Read(buf)
+				all = append(all, buf[:n]...)
+				if err != nil {
+					got <- all
+					return
+				}
+			}
+		}()
+		for _, n := range []int{8 << 10, 64 << 10, 8 << 10, 100} {
+			if err := v.Commit(copy(v.Buffer(), next(n))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		for _, want := range []string{"one", "two!"} {
-			buf := make([]byte, 100)
-			n, err := r.Read(buf)
-			if err != nil || string(buf[:n]) != want {
-				t.Errorf("Read = %q, %v; want the packet %q", buf[:n], err, want)
-			}
+		if _, err := v.Write(next(100 << 10)); err != nil { // a straight Write elsewhere
+			t.Fatal(err)
+		}
+		if err := v.Close(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if all := <-got; !bytes.Equal(all, want) {
+			t.Errorf("the reader got %d bytes, %d in order; want the %d written", len(all), commonPrefix(all, want), len(want))
 		}
 	})
 }
@@ -1132,5 +1159,90 @@ func TestVmspliceWriterCloseWhileCancelled(t *testing.T) {
 	}
 	if err := v.Close(); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Close again = %v; want os.ErrClosed", err)
+	}
+}
+
+// commonPrefix is the length of the prefix a and b share.
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// TestVmspliceWriterBlockingEndStaysInThePoller makes the write end
+// blocking after the writer was made (SetNonblock, as Fd or a process
+// sharing the end would), fills the pipe, and has a copied commit or a
+// straight Write wait: Close and a deadline must still end the wait, which
+// they cannot if the copy sleeps in write(2). Once pages were mapped into
+// the pipe it refuses pwritev2 with RWF_NOWAIT, so both states are tried.
+func TestVmspliceWriterBlockingEndStaysInThePoller(t *testing.T) {
+	for _, mapped := range []bool{false, true} {
+		for _, way := range []string{"small commit", "Write"} {
+			for _, end := range []string{"Close", "deadline"} {
+				name := fmt.Sprintf("mapped=%v/%s/%s", mapped, way, end)
+				t.Run(name, func(t *testing.T) {
+					r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+					v, err := pipe.NewVmspliceWriter(w, 64<<10)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer v.Close()
+					if mapped {
+						if err := v.Commit(len(v.Buffer())); err != nil {
+							t.Fatal(err)
+						}
+						if _, err := io.ReadFull(r, make([]byte, 64<<10)); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := pipe.SetNonblock(w, false); err != nil {
+						t.Fatal(err)
+					}
+					fill(t, w)
+					done := make(chan error, 1)
+					go func() {
+						if way == "Write" {
+							_, err := v.Write(make([]byte, 128<<10))
+							done <- err
+							return
+						}
+						copy(v.Buffer(), "small")
+						done <- v.Commit(len("small"))
+					}()
+					select {
+					case err := <-done:
+						t.Fatalf("returned while the pipe was full: %v", err)
+					case <-time.After(50 * time.Millisecond):
+					}
+					closed := make(chan error, 1)
+					want := os.ErrDeadlineExceeded
+					if end == "Close" {
+						want = os.ErrClosed
+						go func() { closed <- w.Close() }()
+					} else if err := w.SetWriteDeadline(time.Now()); err != nil {
+						t.Fatal(err)
+					}
+					select {
+					case err := <-done:
+						if !errors.Is(err, want) {
+							t.Errorf("the wait ended with %v; want %v", err, want)
+						}
+					case <-time.After(5 * time.Second):
+						go io.Copy(io.Discard, r) // let the stuck write finish
+						t.Fatalf("%s did not end the wait within 5 s", end)
+					}
+					if end == "Close" {
+						select {
+						case <-closed:
+						case <-time.After(5 * time.Second):
+							go io.Copy(io.Discard, r)
+							t.Fatal("w.Close did not return within 5 s")
+						}
+					}
+				})
+			}
+		}
 	}
 }

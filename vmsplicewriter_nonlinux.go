@@ -22,6 +22,8 @@ func (v *VmspliceWriter) writeThrough(p []byte) (int, error) {
 	return 0, unsupported("VmspliceWriter (vmsplice(2))")
 }
 
+func (v *VmspliceWriter) packets() bool { return false }
+
 func (v *VmspliceWriter) leftPipe(end uint64) bool { return false }
 
 func freshPages(b []byte) error {
@@ -30,3 +32,6 @@ func freshPages(b []byte) error {
 
 // wayChooser is nothing here: no commit is ever made.
 type wayChooser struct{}
+
+// errBlocking is never returned here.
+var errBlocking error

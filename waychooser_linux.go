@@ -4,10 +4,10 @@ import "time"
 
 // A wayChooser picks how a VmspliceWriter with fresh pages hands over a
 // commit of smallCommit bytes or more: mapped (vmsplice(2)) or copied
-// (write(2)). Mapping copies nothing but costs fresh pages (the kernel
-// zeroes each one, with a fault per run) and a page reference per page,
-// taken and dropped; copying costs the kernel's copy into the pipe's own
-// pages. Which is cheaper depends on the machine, the pipe's size and the
+// (pwritev2(2) or write(2)). Mapping copies nothing but costs fresh pages
+// (the kernel zeroes each one, with a fault per run) and a page reference
+// per page, taken and dropped; copying costs the kernel's copy into the
+// pipe's own pages. Which is cheaper depends on the machine, the pipe's size and the
 // reader: on one 2-core VM a 64 KiB pipe moved 16 KiB and 64 KiB commits
 // faster copied (2.7 and 3.5 GiB/s against 1.8 and 2.8 mapped) while a 1 MiB
 // pipe moved 64 KiB to 1 MiB commits faster mapped (7.8-11.0 against
