@@ -7,25 +7,36 @@ import "time"
 // (pwritev2(2) or write(2)). Mapping copies nothing but costs fresh pages
 // (the kernel zeroes each one, with a fault per run) and a page reference
 // per page, taken and dropped; copying costs the kernel's copy into the
-// pipe's own pages. Which is cheaper depends on the machine, the pipe's size and the
-// reader: on one 2-core VM a 64 KiB pipe moved 16 KiB and 64 KiB commits
-// faster copied (2.7 and 3.5 GiB/s against 1.8 and 2.8 mapped) while a 1 MiB
-// pipe moved 64 KiB to 1 MiB commits faster mapped (7.8-11.0 against
-// 6.5-8.0), and the same VM has favoured mapping in a 64 KiB pipe at other
-// hours. So the writer measures: it times each commit from the end of the
-// one before, which takes in filling the buffer and its page faults, keeps
-// to the faster way, and now and then tries the other for one window.
+// pipe's own pages. Which is cheaper depends on the machine, the pipe's
+// size and the reader: on one 2-core VM a 64 KiB pipe moved 16 KiB and
+// 64 KiB commits faster copied (2.7 and 3.5 GiB/s against 1.8 and 2.8
+// mapped) while a 1 MiB pipe moved 64 KiB to 1 MiB commits faster mapped
+// (7.8-11.0 against 6.5-8.0), and the same VM has favoured mapping in a
+// 64 KiB pipe at other hours. So the writer measures: it times each commit
+// from the end of the one before, which takes in filling the buffer and its
+// page faults, keeps to the faster way, and now and then tries the other.
 //
-// The zero value maps, and tries copying after wayFirstTrial bytes.
+// Windows of a few MiB take a fraction of a millisecond, so one window is
+// mostly noise, and the noise of a shared machine only ever slows: each way
+// is judged by its fastest recent windows. The first windows of a writer
+// (cold pages) and the first window of a trial (the switch: mapping again
+// refills buffers that copying kept) say nothing of the steady state and
+// are left out.
+//
+// The zero value maps, and tries copying after wayWarmup and wayFirstTrial
+// bytes.
 type wayChooser struct {
-	copying bool    // the way in use: copy, else map
-	trying  bool    // the commits now are a trial of the other way
-	last    int64   // nanotime at the end of the last commit; 0: the next is not timed
-	bytes   int64   // the window being measured: bytes committed
-	ns      int64   // and the time they took
-	rate    float64 // ns per byte of the way in use, over its last window
-	since   int64   // bytes measured in the way in use since the last trial
-	gap     int64   // bytes to measure in the way in use before the next trial; 0: wayFirstTrial
+	copying bool       // the way in use: copy, else map
+	trying  bool       // the commits now are a trial of the other way
+	last    int64      // nanotime at the end of the last commit; 0: the next is not timed
+	bytes   int64      // the window being measured: bytes committed
+	ns      int64      // and the time they took
+	warm    int64      // bytes measured and left out at the start
+	recent  [2]float64 // ns per byte of the way in use over its last windows; 0: none yet
+	trial   int        // windows of the trial so far
+	best    float64    // the trial's fastest counted window, ns per byte
+	since   int64      // bytes measured in the way in use since the last trial
+	gap     int64      // bytes to measure in the way in use before the next trial; 0: wayFirstTrial
 }
 
 const (
@@ -34,9 +45,17 @@ const (
 	// refills.
 	wayWindow = 4 << 20
 
+	// wayWarmup is what a new writer commits before it measures anything:
+	// its first pages fault in cold.
+	wayWarmup = 2 * wayWindow
+
+	// wayTrial is the windows a trial of the other way lasts; the first is
+	// not counted.
+	wayTrial = 3
+
 	// The way in use is measured for a gap before the other is tried. A
 	// trial that loses doubles the gap, up to wayGapMax, so that a loser
-	// costs at most one window in wayGapMax/wayWindow once settled.
+	// costs at most wayTrial windows in wayGapMax/wayWindow once settled.
 	wayFirstTrial = 2 * wayWindow
 	wayGapMin     = 4 * wayWindow
 	wayGapMax     = 128 * wayWindow
@@ -70,20 +89,45 @@ func (c *wayChooser) committed(n int, now int64) {
 	rate := float64(c.ns) / float64(c.bytes)
 	measured := c.bytes
 	c.bytes, c.ns = 0, 0
+	if c.warm < wayWarmup {
+		c.warm += measured
+		return
+	}
 	if c.gap == 0 {
 		c.gap = wayFirstTrial
 	}
 	if !c.trying {
-		c.rate = rate
+		c.recent[0], c.recent[1] = c.recent[1], rate
 		if c.since += measured; c.since >= c.gap {
-			c.trying, c.last = true, 0 // the first trial commit's interval is the other way's
+			c.trying, c.trial, c.best = true, 0, 0
+			c.last = 0 // the first trial commit's interval is the other way's
 		}
 		return
 	}
-	c.trying, c.last, c.since = false, 0, 0
-	if rate < c.rate*wayBetter {
-		c.copying, c.rate, c.gap = !c.copying, rate, wayGapMin
+	if c.trial++; c.trial > 1 && (c.best == 0 || rate < c.best) {
+		c.best = rate
+	}
+	if c.trial < wayTrial {
+		return
+	}
+	c.trying, c.since = false, 0
+	c.last = 0 // the next interval is the trial's
+	if base := c.fastest(); base > 0 && c.best < base*wayBetter {
+		c.copying, c.gap = !c.copying, wayGapMin
+		c.recent = [2]float64{}
 	} else {
 		c.gap = min(2*c.gap, wayGapMax)
 	}
+}
+
+// fastest is the way in use's fastest recent window, ns per byte; 0 if none.
+func (c *wayChooser) fastest() float64 {
+	a, b := c.recent[0], c.recent[1]
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	}
+	return min(a, b)
 }

@@ -50,12 +50,61 @@ func TestWayChooser(t *testing.T) {
 	t.Run("mapping faster", func(t *testing.T) {
 		var c wayChooser
 		now := int64(1)
-		copied := simulate(&c, &now, n, 1<<30, fixed(1, 2))
+		copied := simulate(&c, &now, n, 4<<30, fixed(1, 2))
 		if c.copying {
 			t.Fatal("with mapping twice as fast, the writer copies")
 		}
-		if copied > 1<<30/20 {
-			t.Errorf("it copied %d of 1 GiB in trials; want at most 5%%", copied)
+		if copied > 4<<30/20 {
+			t.Errorf("it copied %d of 4 GiB in trials; want at most 5%%", copied)
+		}
+		if copied == 0 {
+			t.Error("it never tried copying")
+		}
+	})
+	t.Run("a cold start is not counted", func(t *testing.T) {
+		// The first 8 MiB map ten times slower (cold pages), then twice
+		// as fast as copying.
+		var c wayChooser
+		now := int64(1)
+		sent := int64(0)
+		cost := func(copying bool) float64 {
+			sent += n
+			switch {
+			case copying:
+				return 1.5
+			case sent <= wayWarmup:
+				return 10
+			}
+			return 1
+		}
+		for range 1 << 30 / n {
+			simulate(&c, &now, n, n, cost)
+			if c.copying {
+				t.Fatalf("after %d MiB: a slow start made the writer switch to copying", sent>>20)
+			}
+		}
+	})
+	t.Run("the switch is not counted", func(t *testing.T) {
+		// Copying, the writer tries mapping, whose first 4 MiB after
+		// copies cost three times as much (refills), the rest less than
+		// copying: it must switch to mapping.
+		c := wayChooser{copying: true, warm: wayWarmup}
+		now := int64(1)
+		runMapped := int64(0)
+		cost := func(copying bool) float64 {
+			if copying {
+				runMapped = 0
+				return 1.3
+			}
+			runMapped += n
+			if runMapped <= wayWindow {
+				return 3
+			}
+			return 1
+		}
+		simulate(&c, &now, n, 256<<20, cost)
+		if c.copying {
+			t.Error("mapping is faster once running, but its first window kept the writer copying")
 		}
 	})
 	t.Run("within noise", func(t *testing.T) {
