@@ -313,38 +313,57 @@ type copyWrite struct {
 	iov   [1]unix.Iovec
 	p     []byte // what is being written; p[off:] is not yet in the pipe
 	off   int
-	plain bool // pwritev2 with RWF_NOWAIT was refused: write(2) instead
+	plain bool   // pwritev2 with RWF_NOWAIT was refused: write(2) instead
+	op    string // the system call that failed
 	errno error
 	try   func(fd int) (done bool)
 }
 
-// errBlocking is writeCopy's answer for a descriptor in blocking mode when
-// only write(2) is left: it would sleep in the kernel, deaf to Close.
-var errBlocking = errors.New("blocking descriptor")
+// errMapInstead is writeCopy's answer when it cannot copy the rest: only
+// write(2) is left, and the descriptor is in blocking mode, where write(2)
+// would sleep in the kernel, deaf to Close, or in packet mode, where the
+// copy would be a packet among mapped pages.
+var errMapInstead = errors.New("map instead")
 
 // writeCopy writes all of p into the pipe behind the write end s, parking
-// in the poller while the pipe is full, as w.Write does, and as lean: no
-// spin, one try per wake-up. It uses pwritev2 with RWF_NOWAIT, which never
-// sleeps in the kernel whatever the descriptor's mode. A pipe refuses that
-// (EOPNOTSUPP) once anything was ever vmspliced into it, and so do FIFOs and
-// kernels before 6.4; from then on it uses write(2), but only while F_GETFL
-// shows the descriptor non-blocking: on a blocking one (after Fd, or a
-// change made by another process sharing it) write(2) would sleep holding
-// the descriptor, and Close would wait for it. It then writes nothing and
-// returns errBlocking, and the caller maps instead.
+// in the poller while it is full, as w.Write does, and as lean: no spin, one
+// try per wake-up. It uses pwritev2 with RWF_NOWAIT, which never sleeps in
+// the kernel whatever the descriptor's mode. A pipe refuses that
+// (EOPNOTSUPP) once anything was ever vmspliced or spliced into it, and so
+// do FIFOs and kernels before 6.4 (and a seccomp filter may, EPERM): the
+// kernel clears the file's FMODE_NOWAIT at the first splice or vmsplice
+// into it. From then on it uses write(2), checking F_GETFL at the start of
+// each call and after each park: a descriptor made blocking since (by Fd, or
+// by another process sharing it, even while this call was parked) would
+// make write(2) sleep holding the descriptor, so that Close waits for it,
+// and one put in packet mode would make the copy packets among mapped
+// pages. It then stops, having written w.off bytes, and returns
+// errMapInstead: the caller maps the rest. (F_GETFL costs a system call, 1.3
+// µs on a 2-core VM, so not before every write(2) of one wake-up: a change
+// made within those microseconds can still make one write sleep.)
 func (s *fdConn) writeCopy(p []byte) (int, error) {
 	w := s.cw
 	if w == nil {
 		w = &copyWrite{}
 		w.try = func(fd int) bool {
+			checked := false // F_GETFL, in this wake-up
 			for w.off < len(w.p) {
 				var n int
 				var errno error
 				if w.plain {
+					if !checked {
+						if !copyable(fd) {
+							w.errno = errMapInstead
+							return true
+						}
+						checked = true
+					}
+					w.op = "write"
 					n, errno = unix.Write(fd, w.p[w.off:])
 				} else {
 					w.iov[0].Base = &w.p[w.off]
 					w.iov[0].SetLen(len(w.p) - w.off)
+					w.op = "pwritev2"
 					n, errno = pwritevNowait(fd, w.iov[:])
 				}
 				switch {
@@ -352,20 +371,14 @@ func (s *fdConn) writeCopy(p []byte) (int, error) {
 					continue
 				case errno == unix.EAGAIN:
 					return false // full: park until the reader makes room
-				case !w.plain && (errno == unix.EOPNOTSUPP || errno == unix.ENOSYS || errno == unix.EINVAL):
+				case !w.plain && (errno == unix.EOPNOTSUPP || errno == unix.ENOSYS || errno == unix.EINVAL || errno == unix.EPERM):
 					w.plain = true
-					if !nonblocking(fd) {
-						w.errno = errBlocking
-						return true
-					}
 					continue
 				case errno != nil:
 					w.errno = errno
 					return true
 				case n <= 0:
-					// A pipe never takes nothing without an error; do not
-					// loop on it.
-					w.errno = io.ErrShortWrite
+					w.errno = io.ErrShortWrite // write(2) of a non-empty p gives at least a byte or an error
 					return true
 				}
 				w.off += n
@@ -374,15 +387,6 @@ func (s *fdConn) writeCopy(p []byte) (int, error) {
 		}
 		s.cw = w
 	}
-	if w.plain {
-		blocking := false
-		if err := s.rc.Control(func(fd uintptr) { blocking = !nonblocking(int(fd)) }); err != nil {
-			return 0, s.closedOr("write", err)
-		}
-		if blocking {
-			return 0, errBlocking
-		}
-	}
 	w.p, w.off, w.errno = p, 0, nil
 	_, err := s.await("write", unix.POLLOUT, w.try)
 	n, errno := w.off, w.errno
@@ -390,19 +394,20 @@ func (s *fdConn) writeCopy(p []byte) (int, error) {
 	switch {
 	case err != nil:
 		return n, err
-	case errno == io.ErrShortWrite || errno == errBlocking:
+	case errno == io.ErrShortWrite || errno == errMapInstead:
 		return n, errno
 	case errno != nil:
-		return n, os.NewSyscallError("write", errno)
+		return n, os.NewSyscallError(w.op, errno)
 	}
 	return n, nil
 }
 
-// nonblocking reports whether F_GETFL shows fd non-blocking; an error
-// counts as blocking.
-func nonblocking(fd int) bool {
+// copyable reports whether F_GETFL shows fd non-blocking and not in packet
+// mode, where write(2) neither sleeps nor makes packets; an error counts as
+// not.
+func copyable(fd int) bool {
 	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	return err == nil && fl&unix.O_NONBLOCK != 0
+	return err == nil && fl&unix.O_NONBLOCK != 0 && fl&unix.O_DIRECT == 0
 }
 
 // pwritevNowait is pwritev2(fd, iovs, -1, RWF_NOWAIT): write(2) at the

@@ -32,10 +32,10 @@ import (
 // and commit each one when it is full; [VmspliceWriter.Flush] commits what is
 // pending and [VmspliceWriter.Close] flushes and releases the buffers. Commits,
 // mapped or copied, wait in the runtime poller while the pipe is full, as
-// [Vmsplice] does, and never sleep in the kernel: the write deadline of a
-// write end in the poller applies ([os.ErrDeadlineExceeded]) and closing it
-// wakes the wait ([os.ErrClosed]), even if its descriptor was made blocking
-// since; a write end outside the poller (a blocking descriptor given to
+// [Vmsplice] does: the write deadline of a write end in the poller applies
+// ([os.ErrDeadlineExceeded]) and closing it wakes the wait ([os.ErrClosed]),
+// even if its descriptor was made blocking since (but see
+// [VmspliceWriter.Commit] on copies); a write end outside the poller (a blocking descriptor given to
 // [os.NewFile]) holds a thread while it waits and has neither. EPIPE means
 // the reader is gone. After an error from the pipe (a deadline too), every
 // later call returns that error: part of the last commit may have gone in.
@@ -215,16 +215,22 @@ func (v *VmspliceWriter) Buffer() []byte {
 //   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
 //     commit is mapped, so that none is a packet and the reader gets a byte
 //     stream: a read shorter than a packet, or one that runs from mapped
-//     pages into a packet, would drop the rest of the packet.
+//     pages into a packet, would drop the rest of the packet. If packet
+//     mode is turned on later (fcntl(F_SETFL)), commits copied before the
+//     first mapped one are packets, as w.Write's would be; after it, every
+//     commit is mapped.
 //
 // A copied commit leaves none of the buffer's pages in the pipe, and the
-// next Buffer may be the same one. A copy is pwritev2(2) with RWF_NOWAIT, or
-// write(2) where the pipe refuses that (a FIFO, a kernel before 6.4, a pipe
-// that ever had pages vmspliced into it). It waits in the poller as w.Write
-// does and never sleeps in the kernel: where only write(2) is left and the
-// descriptor is in blocking mode (made so by [SetNonblock], by another
-// process sharing it, or by [os.File.Fd] on a file from [os.Pipe]), the
-// commit is mapped instead.
+// next Buffer may be the same one. A copy is pwritev2(2) with RWF_NOWAIT,
+// or write(2) where the write end refuses that (a FIFO, a kernel before
+// 6.4, an end that anything was ever vmspliced or spliced into). It waits in
+// the poller as w.Write does. With write(2) it looks at the end's mode
+// (F_GETFL) at each commit and after each wait, and maps the rest of the
+// commit instead if the end is in blocking mode, where write(2) would sleep
+// in the kernel, deaf to Close and deadlines (made so by [SetNonblock], by
+// another process sharing it, or by [os.File.Fd] on a file from [os.Pipe]),
+// or in packet mode. A change made within microseconds of that look can
+// still make one write(2) sleep until the reader makes room.
 //
 // n out of range gives [syscall.EINVAL] and changes nothing.
 func (v *VmspliceWriter) Commit(n int) error {
@@ -292,7 +298,7 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 			written += n
 			p = p[n:]
 			switch {
-			case err == errBlocking: // the rest goes through the buffers
+			case err == errMapInstead: // the rest goes through the buffers
 			case err != nil:
 				v.err = err
 				return written, err
@@ -319,11 +325,18 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 // io.Copy(v, r) uses it unless r has a WriteTo method (bytes.Buffer,
 // bytes.Reader, strings.Reader do), in which case the copy goes through
 // Write.
+//
+// An r that is a descriptor of the writer's own pipe (its read end, say)
+// gives an error matching [syscall.EINVAL] at once, as [Copy] does: the
+// bytes would go round for ever.
 func (v *VmspliceWriter) ReadFrom(r io.Reader) (int64, error) {
 	if err := v.enter(); err != nil {
 		return 0, err
 	}
 	defer v.exit()
+	if err := v.ownPipe(r); err != nil {
+		return 0, err
+	}
 	var total int64
 	for empty := 0; ; {
 		b := v.bufs[v.cur].b

@@ -3,9 +3,11 @@ package pipe
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -169,7 +171,7 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	copied = !packets && (len(b) < smallCommit || chosen && v.way.copyNext())
 	if copied {
 		n, err = v.writeThrough(b)
-		if err == errBlocking {
+		if err == errMapInstead {
 			copied, err = false, nil // map the rest
 		}
 	}
@@ -184,12 +186,39 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	return n, copied, err
 }
 
+// ownPipe returns an error if r is a descriptor of the pipe v writes to
+// (fstat(2): the same device and inode), which ReadFrom would copy into
+// itself for ever, and nil otherwise (when r is not a syscall.Conn too).
+func (v *VmspliceWriter) ownPipe(r io.Reader) error {
+	c, ok := r.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil // r.Read will say what is wrong
+	}
+	var rs, ws unix.Stat_t
+	var rerr, werr error
+	if rc.Control(func(fd uintptr) { rerr = unix.Fstat(int(fd), &rs) }) != nil || rerr != nil {
+		return nil
+	}
+	if v.conn.rc.Control(func(fd uintptr) { werr = unix.Fstat(int(fd), &ws) }) != nil || werr != nil {
+		return nil // the commit will say what is wrong
+	}
+	if rs.Mode&unix.S_IFMT != unix.S_IFIFO || rs.Dev != ws.Dev || rs.Ino != ws.Ino {
+		return nil
+	}
+	return fmt.Errorf("pipe: VmspliceWriter.ReadFrom %s: the source is the writer's own pipe: %w", nameOf(c), syscall.EINVAL)
+}
+
 // packets reports that the pipe was in packet mode when the writer was made.
 func (v *VmspliceWriter) packets() bool { return v.conn.flags&packetMode != 0 }
 
 // writeThrough writes p into the pipe (writeCopy), waiting in the poller
-// while it is full, as w.Write does. errBlocking means that it cannot write
-// the rest of p without sleeping in the kernel: map it instead.
+// while it is full, as w.Write does. errMapInstead means that it cannot
+// write the rest of p without sleeping in the kernel or making packets: map
+// it instead.
 func (v *VmspliceWriter) writeThrough(p []byte) (int, error) {
 	return v.conn.writeCopy(p)
 }

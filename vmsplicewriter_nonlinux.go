@@ -2,6 +2,8 @@
 
 package pipe
 
+import "io"
+
 // Only Linux has vmsplice(2): the writer cannot be made, and the methods it
 // would use are never reached.
 
@@ -24,6 +26,8 @@ func (v *VmspliceWriter) writeThrough(p []byte) (int, error) {
 
 func (v *VmspliceWriter) packets() bool { return false }
 
+func (v *VmspliceWriter) ownPipe(r io.Reader) error { return nil }
+
 func (v *VmspliceWriter) leftPipe(end uint64) bool { return false }
 
 func freshPages(b []byte) error {
@@ -33,5 +37,5 @@ func freshPages(b []byte) error {
 // wayChooser is nothing here: no commit is ever made.
 type wayChooser struct{}
 
-// errBlocking is never returned here.
-var errBlocking error
+// errMapInstead is never returned here.
+var errMapInstead error
