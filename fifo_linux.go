@@ -195,16 +195,6 @@ func awaitReader(ctx context.Context, path string, fd int, err error) (int, erro
 	}
 }
 
-// ctxFirst returns err, or ctx's error if ctx is done: when the path
-// vanishes as the caller gives up, the caller's reason is the one to
-// report.
-func ctxFirst(ctx context.Context, path string, err error) error {
-	if err != nil && ctx.Err() != nil {
-		return &os.PathError{Op: "open", Path: path, Err: ctx.Err()}
-	}
-	return err
-}
-
 // awaitWriter parks the goroutine until a writer has the FIFO read end f
 // open, has written to it or has come and gone, or ctx is done (the error
 // is then ctx.Err()).

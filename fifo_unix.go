@@ -47,7 +47,7 @@ func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
 		fd, err = awaitReader(ctx, path, fd, err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, ctxFirst(ctx, path, err)
 	}
 	// The descriptor has O_NONBLOCK, so os.NewFile registers it with the
 	// runtime poller on every system here (darwin's exception for FIFOs
@@ -64,6 +64,16 @@ func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
 	}
 	own(f) // made by os.NewFile, so Fd keeps O_NONBLOCK (darwin's file is blocking: nothing to keep)
 	return f, nil
+}
+
+// ctxFirst returns err, or ctx's error if ctx is done: when the path
+// vanishes as the caller gives up, the caller's reason is the one to
+// report.
+func ctxFirst(ctx context.Context, path string, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return &os.PathError{Op: "open", Path: path, Err: ctx.Err()}
+	}
+	return err
 }
 
 // openNonblock opens path with O_NONBLOCK and O_CLOEXEC, and O_NOCTTY in

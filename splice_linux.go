@@ -332,31 +332,28 @@ var errMapInstead = errors.New("map instead")
 // (EOPNOTSUPP) once anything was ever vmspliced or spliced into it, and so
 // do FIFOs and kernels before 6.4 (and a seccomp filter may, EPERM): the
 // kernel clears the file's FMODE_NOWAIT at the first splice or vmsplice
-// into it. From then on it uses write(2), checking F_GETFL at the start of
-// each call and after each park: a descriptor made blocking since (by Fd, or
-// by another process sharing it, even while this call was parked) would
-// make write(2) sleep holding the descriptor, so that Close waits for it,
-// and one put in packet mode would make the copy packets among mapped
+// into it. From then on it uses write(2), checking F_GETFL before each: a
+// descriptor made blocking since (by Fd, or by another process sharing it,
+// even while this call was parked or between two writes of one wake-up)
+// would make write(2) sleep holding the descriptor, so that Close waits for
+// it, and one put in packet mode would make the copy packets among mapped
 // pages. It then stops, having written w.off bytes, and returns
-// errMapInstead: the caller maps the rest. (F_GETFL costs a system call, 1.3
-// µs on a 2-core VM, so not before every write(2) of one wake-up: a change
-// made within those microseconds can still make one write sleep.)
+// errMapInstead: the caller maps the rest. Only a change made between the
+// check and the write(2) it precedes escapes it. (The check costs a system
+// call, 1.3 µs on a 2-core VM: one per commit, and one per write(2) of a
+// large straight Write that fills the pipe.)
 func (s *fdConn) writeCopy(p []byte) (int, error) {
 	w := s.cw
 	if w == nil {
 		w = &copyWrite{}
 		w.try = func(fd int) bool {
-			checked := false // F_GETFL, in this wake-up
 			for w.off < len(w.p) {
 				var n int
 				var errno error
 				if w.plain {
-					if !checked {
-						if !copyable(fd) {
-							w.errno = errMapInstead
-							return true
-						}
-						checked = true
+					if !copyable(fd) {
+						w.errno = errMapInstead
+						return true
 					}
 					w.op = "write"
 					n, errno = unix.Write(fd, w.p[w.off:])

@@ -173,6 +173,9 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 		n, err = v.writeThrough(b)
 		if err == errMapInstead {
 			copied, err = false, nil // map the rest
+			if chosen {
+				v.way.cannotCopy()
+			}
 		}
 	}
 	if !copied && n < len(b) {
@@ -182,6 +185,8 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	}
 	if chosen {
 		v.way.committed(n, nanotime())
+	} else {
+		v.way.untimed()
 	}
 	return n, copied, err
 }
@@ -195,7 +200,7 @@ func (v *VmspliceWriter) ownPipe(r io.Reader) error {
 		return nil
 	}
 	rc, err := c.SyscallConn()
-	if err != nil {
+	if err != nil || rc == nil {
 		return nil // r.Read will say what is wrong
 	}
 	var rs, ws unix.Stat_t

@@ -2,7 +2,10 @@
 
 package pipe
 
-import "io"
+import (
+	"errors"
+	"io"
+)
 
 // Only Linux has vmsplice(2): the writer cannot be made, and the methods it
 // would use are never reached.
@@ -37,5 +40,7 @@ func freshPages(b []byte) error {
 // wayChooser is nothing here: no commit is ever made.
 type wayChooser struct{}
 
+func (c *wayChooser) untimed() {}
+
 // errMapInstead is never returned here.
-var errMapInstead error
+var errMapInstead = errors.New("map instead")

@@ -120,6 +120,19 @@ func (c *wayChooser) committed(n int, now int64) {
 	}
 }
 
+// untimed records that something other than a chosen commit went into the
+// pipe: the interval to the next commit is not that commit's.
+func (c *wayChooser) untimed() { c.last = 0 }
+
+// cannotCopy records that a commit to be copied was mapped instead (the
+// write end is blocking or in packet mode, see writeCopy): copying is not to
+// be tried again for a long while, and the commit is not timed.
+func (c *wayChooser) cannotCopy() {
+	c.copying, c.trying, c.since = false, false, 0
+	c.gap, c.bytes, c.ns = wayGapMax, 0, 0
+	c.last = 0 // so committed times the interval after this commit, not this one
+}
+
 // fastest is the way in use's fastest recent window, ns per byte; 0 if none.
 func (c *wayChooser) fastest() float64 {
 	a, b := c.recent[0], c.recent[1]

@@ -129,6 +129,33 @@ func TestWayChooser(t *testing.T) {
 			t.Error("mapping became faster, but the writer still copies")
 		}
 	})
+	t.Run("a copy that had to map", func(t *testing.T) {
+		// Copying, the writer finds the end blocking (writeCopy maps):
+		// it maps from then on and tries copying only after wayGapMax.
+		c := wayChooser{copying: true, warm: wayWarmup, last: 5}
+		c.cannotCopy()
+		if c.copyNext() {
+			t.Fatal("after cannotCopy the next commit is still to be copied")
+		}
+		now := int64(1)
+		c.committed(n, now) // the commit that mapped: not timed
+		if c.bytes != 0 {
+			t.Fatalf("the commit that had to map was timed (%d bytes measured)", c.bytes)
+		}
+		copied := simulate(&c, &now, n, wayGapMax-wayWindow, fixed(1, 1))
+		if copied != 0 {
+			t.Errorf("it tried copying again after %d bytes; want not before wayGapMax", copied)
+		}
+	})
+	t.Run("other writes are not timed", func(t *testing.T) {
+		var c wayChooser
+		c.committed(n, 100)
+		c.untimed() // a straight Write or a small commit
+		c.committed(n, 100+int64(time.Millisecond))
+		if c.bytes != 0 || c.ns != 0 {
+			t.Errorf("a commit after an untimed write was timed: %d bytes in %d ns", c.bytes, c.ns)
+		}
+	})
 	t.Run("pauses are not timed", func(t *testing.T) {
 		var c wayChooser
 		now := int64(1)
