@@ -39,7 +39,7 @@ func openFIFO(ctx context.Context, path string, flag int) (*os.File, error) {
 		// As open(2) with O_CREAT, but a FIFO: an existing file, of any
 		// type, is left as it is, and refused below if it is no FIFO.
 		if err := mkfifo(path, fifoCreateMode); err != nil && (excl || !errors.Is(err, os.ErrExist)) {
-			return nil, err
+			return nil, ctxFirst(ctx, path, err)
 		}
 	}
 	fd, err := openNonblock(path, flag)

@@ -129,10 +129,17 @@ func TestSpinWithOneP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	const size = 64 << 10
 	t.Run("Commit", func(t *testing.T) {
+		// The best of three interleaved rounds each: one round of either
+		// can land in a slow phase of the machine (BENCHMARKS.md, "Two
+		// phases"); a spin that holds the P slows every round.
 		plain, commit := writeWays(t, size)
-		p, _ := rate(t, 300*time.Millisecond, plain)
-		c, _ := rate(t, 300*time.Millisecond, commit)
-		t.Logf("GOMAXPROCS=1: Write %.2f GB/s, Commit %.2f GB/s", p/1e9, c/1e9)
+		var p, c float64
+		for range 3 {
+			pr, _ := rate(t, 150*time.Millisecond, plain)
+			cr, _ := rate(t, 150*time.Millisecond, commit)
+			p, c = max(p, pr), max(c, cr)
+		}
+		t.Logf("GOMAXPROCS=1: Write %.2f GB/s, Commit %.2f GB/s (best of 3)", p/1e9, c/1e9)
 		if c < 0.8*p {
 			t.Errorf("GOMAXPROCS=1: Commit moved %.2f GB/s, Write %.2f: the spin holds the P the reader needs", c/1e9, p/1e9)
 		}

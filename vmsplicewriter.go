@@ -297,8 +297,9 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		b := v.bufs[v.cur].b
 		if !v.reuse && !v.packets() && v.pending == 0 && len(p) >= len(b) {
+			start := nanotime()
 			n, err := v.writeThrough(p)
-			v.way.untimed() // not a commit: the chooser's next interval starts after it
+			v.way.untimed(nanotime() - start) // not a commit: left out of the chooser's next interval
 			v.total += uint64(n)
 			written += n
 			p = p[n:]
@@ -339,6 +340,9 @@ func (v *VmspliceWriter) ReadFrom(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	defer v.exit()
+	if r == nil {
+		return 0, fmt.Errorf("pipe: VmspliceWriter.ReadFrom(nil): %w", os.ErrInvalid)
+	}
 	if err := v.ownPipe(r); err != nil {
 		return 0, err
 	}

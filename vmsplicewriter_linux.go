@@ -166,6 +166,7 @@ const smallCommit = 16 << 10
 // every commit is mapped: a copy would be a packet, and a read that runs
 // from mapped pages into a packet drops the packet's rest.
 func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
+	start := nanotime()
 	packets := v.packets()
 	chosen := len(b) >= smallCommit && !v.reuse && !packets
 	copied = !packets && (len(b) < smallCommit || chosen && v.way.copyNext())
@@ -186,7 +187,7 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	if chosen {
 		v.way.committed(n, nanotime())
 	} else {
-		v.way.untimed()
+		v.way.untimed(nanotime() - start)
 	}
 	return n, copied, err
 }

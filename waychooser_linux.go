@@ -37,6 +37,7 @@ type wayChooser struct {
 	best    float64    // the trial's fastest counted window, ns per byte
 	since   int64      // bytes measured in the way in use since the last trial
 	gap     int64      // bytes to measure in the way in use before the next trial; 0: wayFirstTrial
+	skip    int64      // ns since last spent in untimed writes
 }
 
 const (
@@ -76,13 +77,14 @@ func (c *wayChooser) copyNext() bool { return c.copying != c.trying }
 // committed records a commit of n bytes, made the way copyNext said, that
 // ended at now (nanotime).
 func (c *wayChooser) committed(n int, now int64) {
-	last := c.last
-	c.last = now
-	if last == 0 || now-last > wayIdle || n <= 0 {
+	last, skip := c.last, c.skip
+	c.last, c.skip = now, 0
+	d := max(now-last-skip, 0)
+	if last == 0 || d > wayIdle || n <= 0 {
 		return
 	}
 	c.bytes += int64(n)
-	c.ns += now - last
+	c.ns += d
 	if c.bytes < wayWindow {
 		return
 	}
@@ -120,9 +122,11 @@ func (c *wayChooser) committed(n int, now int64) {
 	}
 }
 
-// untimed records that something other than a chosen commit went into the
-// pipe: the interval to the next commit is not that commit's.
-func (c *wayChooser) untimed() { c.last = 0 }
+// untimed records that something other than a chosen commit (a small
+// commit, a straight Write) went into the pipe, taking ns: that time is
+// left out of the interval to the next chosen commit, which still counts
+// the filling of its buffer.
+func (c *wayChooser) untimed(ns int64) { c.skip += max(ns, 0) }
 
 // cannotCopy records that a commit to be copied was mapped instead (the
 // write end is blocking or in packet mode, see writeCopy): copying is not to
