@@ -61,12 +61,40 @@ func sendOOB(t testing.TB, c *net.TCPConn, b string) {
 	}
 }
 
-// readPlain is the reference: io.Copy with plain Read and Write only, as
-// read(2) delivers.
+// readPlain is the reference: what read(2) delivers from r's descriptor,
+// call after call, until it returns 0 (nil, as io.Copy says) or fails, or
+// hangLimit passes. Not r's Read method: at TCP urgent data, read(2)
+// answers EAGAIN while a signal is pending (the runtime preempts with
+// SIGURG), and the Read of net or os then waits for an edge that never
+// comes. Here an EAGAIN waits in poll(2) for up to 10ms and tries again.
 func readPlain(r io.Reader) ([]byte, int64, error) {
 	var buf bytes.Buffer
-	n, err := io.Copy(struct{ io.Writer }{&buf}, struct{ io.Reader }{r})
-	return buf.Bytes(), n, err
+	b := make([]byte, 32<<10)
+	for end := time.Now().Add(hangLimit); ; {
+		var n int
+		var errno error
+		if err := control(r, func(fd int) error {
+			n, errno = unix.Read(fd, b)
+			if errno == unix.EAGAIN || errno == unix.EINTR {
+				_, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 10)
+			}
+			return nil
+		}); err != nil {
+			return buf.Bytes(), int64(buf.Len()), err
+		}
+		switch {
+		case errno == unix.EAGAIN || errno == unix.EINTR:
+			if time.Now().After(end) {
+				return buf.Bytes(), int64(buf.Len()), os.ErrDeadlineExceeded
+			}
+		case errno != nil:
+			return buf.Bytes(), int64(buf.Len()), errno
+		case n == 0:
+			return buf.Bytes(), int64(buf.Len()), nil
+		default:
+			buf.Write(b[:n])
+		}
+	}
 }
 
 // TestAttackCopyIntoAppendSetLater: O_APPEND set on a destination after its

@@ -58,7 +58,17 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 	}
 	if limited && lr.N <= smallCopy {
 		// Too small to gain from splicing: plain read and write cost
-		// fewer system calls than learning what each side is.
+		// fewer system calls than learning what each side is. A file or
+		// a TCP connection may be a TCP socket at urgent data, where its
+		// own Read can hang (markReader).
+		if _, isFile := inner.(*os.File); isFile || isNetTCPConn(inner) {
+			if mr := newMarkReader(sc, lr.N); mr != nil {
+				n, err := readWrite(dst, mr)
+				lr.N = mr.left
+				putMarkReader(mr)
+				return n, true, err
+			}
+		}
 		n, err := readWrite(dst, src)
 		return n, true, err
 	}
@@ -116,7 +126,7 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 			// The kernel will not splice this pair any further (TCP urgent
 			// data, say): read(2) and write(2) can, and read(2) is what
 			// io.Copy would have seen.
-			m, err := readWrite(dst, src)
+			m, err := relay(dst, src, d, s)
 			return written + m, true, err
 		case written == 0 && errors.Is(err, unix.EINVAL):
 			if !limited && samePipe(d, s) {
@@ -191,14 +201,15 @@ func route(d, s *fdConn) way {
 }
 
 // relay copies src to dst with read and write, never splicing: with their
-// Read and Write methods, or, for a socket whose descriptor is blocking,
-// with recvfrom(2) and sendmsg(2) and MSG_DONTWAIT, waiting in the poller (or
-// poll(2)) in between, so that no call sleeps holding the file.
+// Read and Write methods, or, for a socket whose descriptor is blocking and
+// for a TCP source, with recvfrom(2) and sendmsg(2) and MSG_DONTWAIT,
+// waiting in the poller (or poll(2)) in between, so that no call sleeps
+// holding the file and none waits at urgent data for ever (dontWait).
 func relay(dst io.Writer, src io.Reader, d, s *fdConn) (int64, error) {
 	if d.blockingSocket() {
 		dst = dontWait{d}
 	}
-	if !s.blockingSocket() {
+	if !s.blockingSocket() && s.kind != kindTCP {
 		return readWrite(dst, src)
 	}
 	if lr, ok := src.(*io.LimitedReader); ok {
@@ -210,25 +221,41 @@ func relay(dst io.Writer, src io.Reader, d, s *fdConn) (int64, error) {
 	return readWrite(dst, dontWait{s})
 }
 
-// dontWait reads and writes a socket whose descriptor is blocking as its
-// *os.File would, with one difference: the system calls never sleep
-// (MSG_DONTWAIT), and the waits happen in the runtime poller, or in poll(2)
-// on a duplicate descriptor, so that Close never waits for them.
+// dontWait reads and writes a socket as its *os.File would, with two
+// differences. The system calls never sleep (MSG_DONTWAIT), and the waits
+// happen in the runtime poller, or in poll(2) on a duplicate descriptor, so
+// that Close never waits for them (a socket whose descriptor is blocking).
+// And a read parks only when poll(2) agrees that nothing is readable: at TCP
+// urgent data, read(2) answers EAGAIN while a signal is pending, although
+// all the data may be there, and a Read of the net package or os then
+// waits for an edge that never comes (a TCP source).
 type dontWait struct{ s *fdConn }
 
 func (w dontWait) Read(b []byte) (int, error) {
 	var (
 		n     int
 		errno error
+		again bool
+		stall stallGuard
 	)
-	if _, err := w.s.await("read", unix.POLLIN, func(fd int) bool {
-		n, errno = ignoringEINTR(func() (int, error) {
-			n, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
-			return n, err
-		})
-		return errno != unix.EAGAIN
-	}); err != nil {
-		return 0, err
+	for {
+		if _, err := w.s.await("read", unix.POLLIN, func(fd int) bool {
+			n, errno = ignoringEINTR(func() (int, error) {
+				n, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
+				return n, err
+			})
+			again = errno == unix.EAGAIN && ready(fd, unix.POLLIN)
+			return errno != unix.EAGAIN || again
+		}); err != nil {
+			return 0, err
+		}
+		if !again {
+			break
+		}
+		// Readable, yet EAGAIN: a TCP socket at its urgent mark answers
+		// so while a signal is pending (the runtime's preemption signal,
+		// say), and no edge will wake a park: try again.
+		stall.pause()
 	}
 	switch {
 	case errno != nil:
@@ -260,6 +287,100 @@ func (w dontWait) Write(b []byte) (int, error) {
 		written += n
 	}
 	return written, nil
+}
+
+// markReader reads up to a limit from a stream as its Read method would,
+// read(2) by read(2) in its RawConn, with one difference: an EAGAIN parks
+// only when poll(2) agrees that nothing is readable. At TCP urgent data,
+// read(2) answers EAGAIN while a signal is pending (the runtime's preemption
+// signal, say), although all the data may already be there; the Read
+// methods of os and net then wait for an edge that never comes. Copy reads
+// an *os.File or a *net.TCPConn with it in its small limited copies, where
+// it has not learnt what the descriptor is: both take a 0 from read(2) as
+// the end, as markReader does. Pooled, so that a copy allocates only its
+// RawConn.
+type markReader struct {
+	c     syscall.Conn
+	rc    syscall.RawConn
+	left  int64 // bytes still to read
+	b     []byte
+	n     int
+	errno error
+	again bool
+	try   func(fd uintptr) bool
+}
+
+var markReaders = sync.Pool{New: func() any {
+	r := &markReader{}
+	r.try = r.read
+	return r
+}}
+
+// newMarkReader returns a pooled markReader of c, which putMarkReader
+// returns, or nil if c has no RawConn.
+func newMarkReader(c syscall.Conn, limit int64) *markReader {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	r := markReaders.Get().(*markReader)
+	r.c, r.rc, r.left = c, rc, limit
+	return r
+}
+
+func putMarkReader(r *markReader) {
+	r.c, r.rc, r.b, r.errno = nil, nil, nil, nil
+	markReaders.Put(r)
+}
+
+// read is one try: read(2), and on EAGAIN a poll(2) that says whether to
+// try again at once (again) or park.
+func (r *markReader) read(fd uintptr) bool {
+	r.n, r.errno = ignoringEINTR(func() (int, error) { return unix.Read(int(fd), r.b) })
+	r.again = r.errno == unix.EAGAIN && ready(int(fd), unix.POLLIN)
+	return r.errno != unix.EAGAIN || r.again
+}
+
+func (r *markReader) Read(b []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > r.left {
+		b = b[:r.left]
+	}
+	r.b = b
+	defer func() { r.b = nil }()
+	var stall stallGuard
+	for {
+		r.errno = nil
+		if err := r.rc.Read(r.try); err != nil {
+			closed := r.rc.Control(func(uintptr) {}) != nil
+			if r.errno == unix.EAGAIN && !closed && !errors.Is(err, os.ErrDeadlineExceeded) {
+				// Not in the poller (its descriptor was blocking): its
+				// Read reports the EAGAIN.
+				return 0, &os.PathError{Op: "read", Path: nameOf(r.c), Err: unix.EAGAIN}
+			}
+			return 0, (&fdConn{c: r.c, rc: r.rc}).closedOr("read", err)
+		}
+		if !r.again {
+			break
+		}
+		stall.pause()
+	}
+	switch {
+	case r.errno != nil:
+		return 0, &os.PathError{Op: "read", Path: nameOf(r.c), Err: r.errno}
+	case r.n == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	r.left -= int64(r.n)
+	return r.n, nil
+}
+
+// isNetTCPConn reports whether c is a *net.TCPConn, as isNetUnixConn does.
+func isNetTCPConn(c any) bool {
+	t := reflect.TypeOf(c)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "net" && t.Elem().Name() == "TCPConn"
 }
 
 // isNetUnixConn reports whether c is a *net.UnixConn, by its type's identity
@@ -344,7 +465,7 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 		n, err := in.splice(chunk)
 		switch {
 		case err == errRefused:
-			m, err := readWrite(dst, src)
+			m, err := relay(dst, src, d, s)
 			return written + m, true, err
 		case written == 0 && errors.Is(err, unix.EINVAL):
 			return 0, false, nil // not a pipe: io.Copy's turn

@@ -230,13 +230,18 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 // and into a destination opened with O_APPEND (which splice(2) refuses). A
 // socket whose descriptor is blocking is read and written with MSG_DONTWAIT,
 // waiting in the poller as a non-blocking one does, so that its Close never
-// waits for Copy (except in the small limited copies above, which use its
-// Read and Write).
+// waits for Copy (except in the small limited copies above, which read and
+// write as its Read and Write do).
 //
 // A src that is an *io.LimitedReader around a side Copy splices is honoured
 // and its N updated. Copy waits as [Splice] does. At TCP urgent data, where
 // the kernel stops splicing, Copy goes on with read and write, delivering
-// what read(2) delivers. Copying a pipe into itself without a limit, which
+// what read(2) delivers. There read(2) answers EAGAIN while a signal is
+// pending (the runtime's preemption signal, say), although the data is
+// there, and the Read methods of net and os then wait for a wake-up that
+// never comes; Copy reads a TCP socket, and a file in its small limited
+// copies, with read(2) itself, and waits only when poll(2) agrees that
+// nothing is readable. Copying a pipe into itself without a limit, which
 // io.Copy would do for ever, is an error matching [syscall.EINVAL].
 //
 // Like io.Copy with an *os.File, Copy works on the descriptors of dst and
