@@ -201,19 +201,8 @@ func (v *VmspliceWriter) ownPipe(r io.Reader) error {
 		return nil
 	}
 	rc, err := c.SyscallConn()
-	if err != nil || rc == nil {
-		return nil // r.Read will say what is wrong
-	}
-	var rs, ws unix.Stat_t
-	var rerr, werr error
-	if rc.Control(func(fd uintptr) { rerr = unix.Fstat(int(fd), &rs) }) != nil || rerr != nil {
-		return nil
-	}
-	if v.conn.rc.Control(func(fd uintptr) { werr = unix.Fstat(int(fd), &ws) }) != nil || werr != nil {
-		return nil // the commit will say what is wrong
-	}
-	if rs.Mode&unix.S_IFMT != unix.S_IFIFO || rs.Dev != ws.Dev || rs.Ino != ws.Ino {
-		return nil
+	if err != nil || rc == nil || !samePipe(v.conn, &fdConn{c: c, rc: rc}) {
+		return nil // r.Read, or the commit, will say what is wrong
 	}
 	return fmt.Errorf("pipe: VmspliceWriter.ReadFrom %s: the source is the writer's own pipe: %w", nameOf(c), syscall.EINVAL)
 }
