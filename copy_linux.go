@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"runtime"
@@ -52,31 +53,18 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 	if !ok {
 		return 0, false, nil
 	}
-	dc, ok := dst.(syscall.Conn)
-	if !ok {
-		return 0, false, nil
-	}
-	if limited && lr.N <= smallCopy {
-		// Too small to gain from splicing: plain read and write cost
-		// fewer system calls than learning what each side is. A file or
-		// a TCP connection may be a TCP socket at urgent data, where its
-		// own Read can hang (markReader).
-		if _, isFile := inner.(*os.File); isFile || isNetTCPConn(inner) {
-			if mr := newMarkReader(sc, lr.N); mr != nil {
-				n, err := readWrite(dst, mr)
-				lr.N = mr.left
-				putMarkReader(mr)
-				return n, true, err
-			}
-		}
-		n, err := readWrite(dst, src)
-		return n, true, err
+	dc, dstConn := dst.(syscall.Conn)
+	if !dstConn || limited && lr.N <= smallCopy {
+		// No descriptor to splice into, or too small to gain from
+		// splicing: plain read and write cost fewer system calls than
+		// learning what each side is.
+		return readCopy(dst, src, sc, dstConn)
 	}
 	d, err := open("splice", dc, learnAll)
 	if err != nil {
 		return 0, false, nil
 	}
-	if d.kind == kindPipe && d.flags&(unix.O_NONBLOCK|unix.O_APPEND) == unix.O_NONBLOCK && isNetUnixConn(inner) {
+	if d.kind == kindPipe && d.flags&(unix.O_NONBLOCK|unix.O_APPEND) == unix.O_NONBLOCK && isNetType(inner, "UnixConn") {
 		// From a Unix socket into a pipe in the poller, io.Copy splices
 		// too, through a buffer pipe, and measured faster (BenchmarkCopy:
 		// unix-pipe). A *net.UnixConn is, by the net package's making, a
@@ -137,6 +125,73 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 			return written, true, err
 		}
 	}
+}
+
+// readCopy copies src, whose descriptor sc holds, to dst with read and
+// write. A source that may be a TCP socket (mayBeTCP) is read with
+// markReader, since its own Read can wait for ever at urgent data; any
+// other with its Read, through io.Copy if dst has no descriptor (handled
+// false).
+func readCopy(dst io.Writer, src io.Reader, sc syscall.Conn, dstConn bool) (int64, bool, error) {
+	lr, limited := src.(*io.LimitedReader)
+	limit := int64(math.MaxInt64)
+	if limited {
+		limit = lr.N
+	}
+	var mr *markReader
+	if mayBeTCP(sc) {
+		mr = newMarkReader(sc, limit)
+	}
+	if mr == nil {
+		if !dstConn {
+			return 0, false, nil
+		}
+		n, err := readWrite(dst, src)
+		return n, true, err
+	}
+	defer putMarkReader(mr)
+	var n int64
+	var err error
+	if dstConn {
+		n, err = readWrite(dst, mr)
+	} else {
+		n, err = io.Copy(dst, mr) // dst's ReadFrom, say
+	}
+	if limited {
+		lr.N = mr.left
+	}
+	return n, true, err
+}
+
+// readSource returns what reads r's bytes: a markReader if r may be a TCP
+// socket (mayBeTCP), else r; done returns the markReader to its pool.
+func readSource(r io.Reader) (io.Reader, func()) {
+	if c, ok := r.(syscall.Conn); ok && mayBeTCP(c) {
+		if mr := newMarkReader(c, math.MaxInt64); mr != nil {
+			return mr, func() { putMarkReader(mr) }
+		}
+	}
+	return r, func() {}
+}
+
+// mayBeTCP reports whether c may hold a TCP socket: an *os.File or a
+// *net.TCPConn may, a *net.UnixConn, *net.UDPConn or *net.IPConn never
+// (by the net package's making), and of any other type the kernel is
+// asked (getsockopt(2)).
+func mayBeTCP(c syscall.Conn) bool {
+	if _, isFile := c.(*os.File); isFile || isNetType(c, "TCPConn") {
+		return true
+	}
+	if isNetType(c, "UnixConn") || isNetType(c, "UDPConn") || isNetType(c, "IPConn") {
+		return false
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	k := kindOther
+	_ = rc.Control(func(fd uintptr) { k, _ = kindOf(int(fd), true) })
+	return k == kindTCP
 }
 
 // A way is how Copy moves bytes between two sides.
@@ -225,10 +280,10 @@ func relay(dst io.Writer, src io.Reader, d, s *fdConn) (int64, error) {
 // differences. The system calls never sleep (MSG_DONTWAIT), and the waits
 // happen in the runtime poller, or in poll(2) on a duplicate descriptor, so
 // that Close never waits for them (a socket whose descriptor is blocking).
-// And a read parks only when poll(2) agrees that nothing is readable: at TCP
-// urgent data, read(2) answers EAGAIN while a signal is pending, although
-// all the data may be there, and a Read of the net package or os then
-// waits for an edge that never comes (a TCP source).
+// And a read that meets an EAGAIN at TCP urgent data with more to read
+// past it tries again rather than park (stuckAtMark): read(2) answers so
+// while a signal is pending, and a Read of the net package or os then waits
+// for an edge that never comes (a TCP source).
 type dontWait struct{ s *fdConn }
 
 func (w dontWait) Read(b []byte) (int, error) {
@@ -244,7 +299,7 @@ func (w dontWait) Read(b []byte) (int, error) {
 				n, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
 				return n, err
 			})
-			again = errno == unix.EAGAIN && ready(fd, unix.POLLIN)
+			again = errno == unix.EAGAIN && stuckAtMark(fd)
 			return errno != unix.EAGAIN || again
 		}); err != nil {
 			return 0, err
@@ -252,9 +307,6 @@ func (w dontWait) Read(b []byte) (int, error) {
 		if !again {
 			break
 		}
-		// Readable, yet EAGAIN: a TCP socket at its urgent mark answers
-		// so while a signal is pending (the runtime's preemption signal,
-		// say), and no edge will wake a park: try again.
 		stall.pause()
 	}
 	switch {
@@ -290,14 +342,13 @@ func (w dontWait) Write(b []byte) (int, error) {
 }
 
 // markReader reads up to a limit from a stream as its Read method would,
-// read(2) by read(2) in its RawConn, with one difference: an EAGAIN parks
-// only when poll(2) agrees that nothing is readable. At TCP urgent data,
+// read(2) by read(2) in its RawConn, with one difference: an EAGAIN at TCP
+// urgent data with more to read past it is tried again (stuckAtMark). There
 // read(2) answers EAGAIN while a signal is pending (the runtime's preemption
 // signal, say), although all the data may already be there; the Read
 // methods of os and net then wait for an edge that never comes. Copy reads
-// an *os.File or a *net.TCPConn with it in its small limited copies, where
-// it has not learnt what the descriptor is: both take a 0 from read(2) as
-// the end, as markReader does. Pooled, so that a copy allocates only its
+// with it what may be a TCP socket where it has not learnt what the
+// descriptor is (readCopy). Pooled, so that a copy allocates only its
 // RawConn.
 type markReader struct {
 	c     syscall.Conn
@@ -333,11 +384,11 @@ func putMarkReader(r *markReader) {
 	markReaders.Put(r)
 }
 
-// read is one try: read(2), and on EAGAIN a poll(2) that says whether to
-// try again at once (again) or park.
+// read is one try: read(2), and on EAGAIN whether to try again at once
+// (stuckAtMark) or park.
 func (r *markReader) read(fd uintptr) bool {
 	r.n, r.errno = ignoringEINTR(func() (int, error) { return unix.Read(int(fd), r.b) })
-	r.again = r.errno == unix.EAGAIN && ready(int(fd), unix.POLLIN)
+	r.again = r.errno == unix.EAGAIN && stuckAtMark(int(fd))
 	return r.errno != unix.EAGAIN || r.again
 }
 
@@ -360,7 +411,13 @@ func (r *markReader) Read(b []byte) (int, error) {
 				// Read reports the EAGAIN.
 				return 0, &os.PathError{Op: "read", Path: nameOf(r.c), Err: unix.EAGAIN}
 			}
-			return 0, (&fdConn{c: r.c, rc: r.rc}).closedOr("read", err)
+			if closed {
+				return 0, (&fdConn{c: r.c, rc: r.rc}).closedOr("read", err)
+			}
+			if _, isFile := r.c.(*os.File); isFile {
+				err = &os.PathError{Op: "read", Path: nameOf(r.c), Err: err} // as its Read says
+			}
+			return 0, err
 		}
 		if !r.again {
 			break
@@ -377,17 +434,12 @@ func (r *markReader) Read(b []byte) (int, error) {
 	return r.n, nil
 }
 
-// isNetTCPConn reports whether c is a *net.TCPConn, as isNetUnixConn does.
-func isNetTCPConn(c any) bool {
+// isNetType reports whether c is a pointer to the type of package net
+// named name, by its type's identity (a type of package net cannot be
+// defined elsewhere), without importing net.
+func isNetType(c any, name string) bool {
 	t := reflect.TypeOf(c)
-	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "net" && t.Elem().Name() == "TCPConn"
-}
-
-// isNetUnixConn reports whether c is a *net.UnixConn, by its type's identity
-// (a type of package net cannot be defined elsewhere), without importing net.
-func isNetUnixConn(c any) bool {
-	t := reflect.TypeOf(c)
-	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "net" && t.Elem().Name() == "UnixConn"
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "net" && t.Elem().Name() == name
 }
 
 // readWrite copies src to dst with their Read and Write methods only, so
@@ -492,7 +544,7 @@ func staged(dst io.Writer, src io.Reader, d, s *fdConn, bp *bufPipe) (written in
 				if err != nil {
 					return written, true, err
 				}
-				m, err = readWrite(dst, src)
+				m, err = relay(dst, src, d, s)
 				return written + m, true, err
 			}
 			if err != nil {

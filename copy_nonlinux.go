@@ -8,3 +8,6 @@ import "io"
 func copyPipe(dst io.Writer, src io.Reader) (int64, error) {
 	return io.Copy(dst, src)
 }
+
+// readSource is r: only Linux reads descriptors itself.
+func readSource(r io.Reader) (io.Reader, func()) { return r, func() {} }

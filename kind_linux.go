@@ -12,7 +12,8 @@ import (
 // type and, for a socket, getsockopt(2)'s SO_TYPE, SO_DOMAIN and
 // SO_PROTOCOL. Never from Go types: a TCP socket may come as an *os.File, and
 // a *net.UDPConn has the same methods as a stream. (Copy declines to splice
-// one pairing by type, before asking: see isNetUnixConn.)
+// one pairing by type, before asking, and spares a question for some: see
+// isNetType.)
 
 // A kind is what a transfer needs to know of a descriptor's file type.
 //
@@ -234,6 +235,22 @@ func (s *fdConn) listening() bool {
 	accepting := 0
 	_ = s.rc.Control(func(fd uintptr) { accepting, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN) })
 	return accepting != 0
+}
+
+// stuckAtMark reports whether an EAGAIN that read(2) just gave for fd is
+// false: fd is a TCP socket at urgent data (SIOCATMARK) with bytes or its
+// end to read past it (POLLIN). read(2) answers so while a signal is
+// pending, and no edge will wake a park, since everything has arrived: try
+// again. Anything else (not a socket: ENOTTY; a socket ready for an error
+// only) parks.
+func stuckAtMark(fd int) bool {
+	mark, err := unix.IoctlGetInt(fd, unix.SIOCATMARK)
+	if err != nil || mark == 0 {
+		return false
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := ignoringEINTR(func() (int, error) { return unix.Poll(fds, 0) })
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
 }
 
 // atMark reports whether s is a TCP socket at urgent data

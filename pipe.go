@@ -229,9 +229,12 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 // seqpacket socket held as an *os.File (which would get one huge message),
 // and into a destination opened with O_APPEND (which splice(2) refuses). A
 // socket whose descriptor is blocking is read and written with MSG_DONTWAIT,
-// waiting in the poller as a non-blocking one does, so that its Close never
-// waits for Copy (except in the small limited copies above, which read and
-// write as its Read and Write do).
+// so that its Close never waits for Copy (except in the small limited copies
+// above, which read and write as its Read and Write do). Such a descriptor
+// is outside the runtime poller (and an *os.File holding it has no
+// deadlines): Copy waits for it in poll(2) on a duplicate of it, so its Close
+// ends that wait only once the socket becomes ready (data, or the peer's
+// close), and until then the duplicate keeps the connection open.
 //
 // A src that is an *io.LimitedReader around a side Copy splices is honoured
 // and its N updated. Copy waits as [Splice] does. At TCP urgent data, where
@@ -239,9 +242,11 @@ func Vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 // what read(2) delivers. There read(2) answers EAGAIN while a signal is
 // pending (the runtime's preemption signal, say), although the data is
 // there, and the Read methods of net and os then wait for a wake-up that
-// never comes; Copy reads a TCP socket, and a file in its small limited
-// copies, with read(2) itself, and waits only when poll(2) agrees that
-// nothing is readable. Copying a pipe into itself without a limit, which
+// never comes. So Copy reads with read(2) itself whatever may be a TCP
+// socket (an *os.File, a *net.TCPConn, or another type whose descriptor the
+// kernel says is one), also where it would otherwise call src's Read (a
+// small limited copy, a dst without a descriptor), and at such an EAGAIN
+// tries again rather than wait. Copying a pipe into itself without a limit, which
 // io.Copy would do for ever, is an error matching [syscall.EINVAL].
 //
 // Like io.Copy with an *os.File, Copy works on the descriptors of dst and

@@ -69,7 +69,7 @@ func newTransferer(op string, dst, src *fdConn, flags int, call func(dfd, sfd in
 		// other side is then not so steady after all (a socket at urgent
 		// data; a tracefs or procfs file that answers EAGAIN), and the
 		// stall path below deals with it.
-		if !again || ready(fd, t.events) {
+		if !again || readyFor(fd, t.events) {
 			return true
 		}
 		t.side.spin.parking()

@@ -332,6 +332,10 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 // network connection, which falls back to it; a bytes.Buffer, bytes.Reader
 // or strings.Reader writes through Write instead.
 //
+// An r that holds a descriptor (an [os.File], a network connection) is read
+// with read(2), as its Read would, except that at TCP urgent data it does
+// not wait for ever as that Read can (see [Copy]).
+//
 // An r that is a descriptor of the writer's own pipe (its read end, say)
 // gives an error matching [syscall.EINVAL] at once, as [Copy] does: the
 // bytes would go round for ever.
@@ -346,10 +350,12 @@ func (v *VmspliceWriter) ReadFrom(r io.Reader) (int64, error) {
 	if err := v.ownPipe(r); err != nil {
 		return 0, err
 	}
+	rd, done := readSource(r)
+	defer done()
 	var total int64
 	for empty := 0; ; {
 		b := v.bufs[v.cur].b
-		k, err := r.Read(b[v.pending:])
+		k, err := rd.Read(b[v.pending:])
 		if k < 0 || k > len(b)-v.pending {
 			return total, fmt.Errorf("pipe: VmspliceWriter.ReadFrom: %T.Read returned %d", r, k)
 		}

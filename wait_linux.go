@@ -66,8 +66,10 @@ func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (p
 		return false, s.closedOr(op, err) // closed, or the deadline struck
 	}
 	// Closed while parked, or not in the poller.
+	var stall stallGuard
 	for {
-		if err := s.pollAlone(op, events); err != nil {
+		revents, err := s.pollAlone(op, events)
+		if err != nil {
 			return false, err
 		}
 		done := false
@@ -76,6 +78,12 @@ func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (p
 		}
 		if done {
 			return true, nil
+		}
+		if revents&wants(events) == 0 {
+			// poll(2) reports an error (a socket's error queue, say) at
+			// once for as long as it lasts, and try still says no: pace
+			// the tries rather than spin.
+			stall.pause()
 		}
 	}
 }
@@ -88,22 +96,86 @@ type awaiter struct {
 	fn    func(fd uintptr) bool
 }
 
-// readiness is await's try for a wait on readiness alone.
+// readiness is await's try for a wait on readiness alone, where an error
+// or a hang-up counts (ready).
 func readiness(events int16) func(fd int) bool {
 	return func(fd int) bool { return ready(fd, events) }
 }
 
+// readinessFor is await's try for a wait until a call that answered EAGAIN
+// would go through (readyFor).
+func readinessFor(events int16) func(fd int) bool {
+	return func(fd int) bool { return readyFor(fd, events) }
+}
+
 // pollAlone waits in poll(2) until s is ready for events, on a duplicate of
-// its descriptor, so that no reference of s is held while it sleeps.
-func (s *fdConn) pollAlone(op string, events int16) error {
+// its descriptor, so that no reference of s is held while it sleeps, and
+// returns what poll(2) reported. A pending error alone, which poll(2)
+// reports at once for as long as it lasts (a socket's error queue), is
+// waited past in an epoll(7) instance of its own, edge-triggered, until
+// something changes. Close of s wakes neither, so the wait checks every
+// closedCheck whether s was closed, and then returns the error for that,
+// letting the duplicate go.
+func (s *fdConn) pollAlone(op string, events int16) (int16, error) {
 	dup, err := s.dup(op)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	pollFD(dup, events, -1)
-	_ = unix.Close(dup) // our own duplicate; nothing to report
-	return nil
+	defer func() { _ = unix.Close(dup) }() // our own duplicate; nothing to report
+	fds := []unix.PollFd{{Fd: int32(dup), Events: events}}
+	ep := -1
+	defer func() {
+		if ep >= 0 {
+			_ = unix.Close(ep)
+		}
+	}()
+	evs := make([]unix.EpollEvent, 1)
+	for timeout := int(closedCheck / time.Millisecond); ; {
+		if ep < 0 {
+			fds[0].Revents = 0
+			n, err := ignoringEINTR(func() (int, error) { return unix.Poll(fds, timeout) })
+			switch {
+			case err != nil:
+				return wants(events), nil // counts as ready: the call will say what is wrong
+			case n > 0 && fds[0].Revents&wants(events) != 0:
+				return fds[0].Revents, nil
+			case n > 0:
+				// An error only. Watched edge-triggered, the state at
+				// EPOLL_CTL_ADD is reported once (taken here, at once)
+				// and then only changes.
+				if ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+					return fds[0].Revents, nil // the caller paces its tries
+				}
+				ev := unix.EpollEvent{Events: uint32(events) | unix.EPOLLET, Fd: int32(dup)}
+				if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, dup, &ev); err != nil {
+					return fds[0].Revents, nil
+				}
+				n, _ := ignoringEINTR(func() (int, error) { return unix.EpollWait(ep, evs, 0) })
+				if n > 0 && int16(evs[0].Events)&wants(events) != 0 {
+					return int16(evs[0].Events), nil // it became ready meanwhile
+				}
+				continue
+			}
+		} else {
+			n, err := ignoringEINTR(func() (int, error) { return unix.EpollWait(ep, evs, timeout) })
+			switch {
+			case err != nil:
+				return wants(events), nil
+			case n > 0:
+				return int16(evs[0].Events), nil
+			}
+		}
+		if err := s.rc.Control(func(uintptr) {}); err != nil {
+			return 0, s.closedOr(op, err)
+		}
+	}
 }
+
+// closedCheck is how often a wait in poll(2) on a duplicate descriptor
+// checks whether the original was closed: the most a Close of a side
+// outside the poller waits to end Copy or Splice, and keeps its connection
+// open.
+const closedCheck = 100 * time.Millisecond
 
 // dup returns a close-on-exec duplicate of s's descriptor, which the caller
 // closes.
@@ -195,16 +267,17 @@ func waitEither(op string, dst, src *fdConn) (parked bool, err error) {
 		if _, err := unix.Poll(fds, 0); err != nil {
 			return 0, err // EINTR is retried; nothing else happens with a zero timeout
 		}
-		srcReady, dstReady = fds[0].Revents != 0, fds[1].Revents != 0
+		srcReady = fds[0].Revents&wants(unix.POLLIN) != 0
+		dstReady = fds[1].Revents&wants(unix.POLLOUT) != 0
 		return 0, nil
 	})
 	switch {
 	case err != nil:
 		return false, err
 	case !srcReady:
-		return src.await(op, unix.POLLIN, readiness(unix.POLLIN))
+		return src.await(op, unix.POLLIN, readinessFor(unix.POLLIN))
 	case !dstReady:
-		return dst.await(op, unix.POLLOUT, readiness(unix.POLLOUT))
+		return dst.await(op, unix.POLLOUT, readinessFor(unix.POLLOUT))
 	}
 	return false, nil
 }
