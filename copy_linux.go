@@ -281,9 +281,10 @@ func relay(dst io.Writer, src io.Reader, d, s *fdConn) (int64, error) {
 // happen in the runtime poller, or in poll(2) on a duplicate descriptor, so
 // that Close never waits for them (a socket whose descriptor is blocking).
 // And a read that meets an EAGAIN at TCP urgent data with more to read
-// past it tries again rather than park (stuckAtMark): read(2) answers so
+// past it tries again rather than park (afterEAGAIN): read(2) answers so
 // while a signal is pending, and a Read of the net package or os then waits
-// for an edge that never comes (a TCP source).
+// for an edge that never comes (a TCP source); one on a socket shut for
+// reading ends, as a blocking read(2) does.
 type dontWait struct{ s *fdConn }
 
 func (w dontWait) Read(b []byte) (int, error) {
@@ -299,7 +300,13 @@ func (w dontWait) Read(b []byte) (int, error) {
 				n, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
 				return n, err
 			})
-			again = errno == unix.EAGAIN && stuckAtMark(fd)
+			again = false
+			if errno == unix.EAGAIN {
+				var shut bool
+				if again, shut = afterEAGAIN(fd); shut {
+					n, errno = 0, nil // a blocking read(2) returns 0 here
+				}
+			}
 			return errno != unix.EAGAIN || again
 		}); err != nil {
 			return 0, err
@@ -343,7 +350,7 @@ func (w dontWait) Write(b []byte) (int, error) {
 
 // markReader reads up to a limit from a stream as its Read method would,
 // read(2) by read(2) in its RawConn, with one difference: an EAGAIN at TCP
-// urgent data with more to read past it is tried again (stuckAtMark). There
+// urgent data with more to read past it is tried again (afterEAGAIN). There
 // read(2) answers EAGAIN while a signal is pending (the runtime's preemption
 // signal, say), although all the data may already be there; the Read
 // methods of os and net then wait for an edge that never comes. Copy reads
@@ -385,10 +392,13 @@ func putMarkReader(r *markReader) {
 }
 
 // read is one try: read(2), and on EAGAIN whether to try again at once
-// (stuckAtMark) or park.
+// (afterEAGAIN) or park.
 func (r *markReader) read(fd uintptr) bool {
 	r.n, r.errno = ignoringEINTR(func() (int, error) { return unix.Read(int(fd), r.b) })
-	r.again = r.errno == unix.EAGAIN && stuckAtMark(int(fd))
+	r.again = false
+	if r.errno == unix.EAGAIN {
+		r.again, _ = afterEAGAIN(int(fd)) // shut for reading: its Read waits too
+	}
 	return r.errno != unix.EAGAIN || r.again
 }
 

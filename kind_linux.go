@@ -237,20 +237,31 @@ func (s *fdConn) listening() bool {
 	return accepting != 0
 }
 
-// stuckAtMark reports whether an EAGAIN that read(2) just gave for fd is
-// false: fd is a TCP socket at urgent data (SIOCATMARK) with bytes or its
-// end to read past it (POLLIN). read(2) answers so while a signal is
-// pending, and no edge will wake a park, since everything has arrived: try
-// again. Anything else (not a socket: ENOTTY; a socket ready for an error
-// only) parks.
-func stuckAtMark(fd int) bool {
-	mark, err := unix.IoctlGetInt(fd, unix.SIOCATMARK)
-	if err != nil || mark == 0 {
-		return false
-	}
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+// afterEAGAIN tells what an EAGAIN that a non-blocking read(2) just gave
+// for fd means, when it is not simply "nothing yet" (wait):
+//
+//   - retry: fd is a TCP socket at urgent data (SIOCATMARK) with bytes or
+//     its end to read past it (POLLIN). read(2) answers EAGAIN there while
+//     a signal is pending, and no edge will wake a park, since everything
+//     has arrived: try again.
+//   - shut: fd is shut for reading (POLLRDHUP) and not at such a mark, where
+//     a blocking read(2) returns 0: a UDP socket after shutdown(SHUT_RD)
+//     answers EAGAIN to a non-blocking one, for ever.
+//
+// Anything else (no POLLIN; not a socket: ENOTTY; a socket ready for an
+// error only) waits.
+func afterEAGAIN(fd int) (retry, shut bool) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
 	n, err := ignoringEINTR(func() (int, error) { return unix.Poll(fds, 0) })
-	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
+	if err != nil || n == 0 {
+		return false, false
+	}
+	if fds[0].Revents&unix.POLLIN != 0 {
+		if mark, err := unix.IoctlGetInt(fd, unix.SIOCATMARK); err == nil && mark != 0 {
+			return true, false
+		}
+	}
+	return false, fds[0].Revents&unix.POLLRDHUP != 0
 }
 
 // atMark reports whether s is a TCP socket at urgent data

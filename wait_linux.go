@@ -68,8 +68,7 @@ func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (p
 	// Closed while parked, or not in the poller.
 	var stall stallGuard
 	for {
-		revents, err := s.pollAlone(op, events)
-		if err != nil {
+		if err := s.pollAlone(op, events); err != nil {
 			return false, err
 		}
 		done := false
@@ -79,12 +78,11 @@ func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (p
 		if done {
 			return true, nil
 		}
-		if revents&wants(events) == 0 {
-			// poll(2) reports an error (a socket's error queue, say) at
-			// once for as long as it lasts, and try still says no: pace
-			// the tries rather than spin.
-			stall.pause()
-		}
+		// poll(2) answered, and try still says no: another reader took
+		// the data first, or poll(2) answers at once for as long as a
+		// state lasts (an error only, a UDP socket shut for reading):
+		// pace the tries rather than spin.
+		stall.pause()
 	}
 }
 
@@ -109,17 +107,17 @@ func readinessFor(events int16) func(fd int) bool {
 }
 
 // pollAlone waits in poll(2) until s is ready for events, on a duplicate of
-// its descriptor, so that no reference of s is held while it sleeps, and
-// returns what poll(2) reported. A pending error alone, which poll(2)
+// its descriptor, so that no reference of s is held while it sleeps. A
+// pending error alone, which poll(2)
 // reports at once for as long as it lasts (a socket's error queue), is
 // waited past in an epoll(7) instance of its own, edge-triggered, until
 // something changes. Close of s wakes neither, so the wait checks every
 // closedCheck whether s was closed, and then returns the error for that,
 // letting the duplicate go.
-func (s *fdConn) pollAlone(op string, events int16) (int16, error) {
+func (s *fdConn) pollAlone(op string, events int16) error {
 	dup, err := s.dup(op)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer func() { _ = unix.Close(dup) }() // our own duplicate; nothing to report
 	fds := []unix.PollFd{{Fd: int32(dup), Events: events}}
@@ -133,40 +131,44 @@ func (s *fdConn) pollAlone(op string, events int16) (int16, error) {
 	for timeout := int(closedCheck / time.Millisecond); ; {
 		if ep < 0 {
 			fds[0].Revents = 0
-			n, err := ignoringEINTR(func() (int, error) { return unix.Poll(fds, timeout) })
+			n, err := unix.Poll(fds, timeout)
 			switch {
+			case err == unix.EINTR:
+				// Not restarted, and not retried at once: with a signal
+				// every few ms, the check for Close below would never run.
 			case err != nil:
-				return wants(events), nil // counts as ready: the call will say what is wrong
+				return nil // counts as ready: the call will say what is wrong
 			case n > 0 && fds[0].Revents&wants(events) != 0:
-				return fds[0].Revents, nil
+				return nil
 			case n > 0:
 				// An error only. Watched edge-triggered, the state at
 				// EPOLL_CTL_ADD is reported once (taken here, at once)
 				// and then only changes.
 				if ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-					return fds[0].Revents, nil // the caller paces its tries
+					return nil // the caller paces its tries
 				}
 				ev := unix.EpollEvent{Events: uint32(events) | unix.EPOLLET, Fd: int32(dup)}
 				if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, dup, &ev); err != nil {
-					return fds[0].Revents, nil
+					return nil
 				}
 				n, _ := ignoringEINTR(func() (int, error) { return unix.EpollWait(ep, evs, 0) })
 				if n > 0 && int16(evs[0].Events)&wants(events) != 0 {
-					return int16(evs[0].Events), nil // it became ready meanwhile
+					return nil // it became ready meanwhile
 				}
 				continue
 			}
 		} else {
-			n, err := ignoringEINTR(func() (int, error) { return unix.EpollWait(ep, evs, timeout) })
+			n, err := unix.EpollWait(ep, evs, timeout)
 			switch {
+			case err == unix.EINTR: // as for poll(2) above
 			case err != nil:
-				return wants(events), nil
+				return nil
 			case n > 0:
-				return int16(evs[0].Events), nil
+				return nil
 			}
 		}
 		if err := s.rc.Control(func(uintptr) {}); err != nil {
-			return 0, s.closedOr(op, err)
+			return s.closedOr(op, err)
 		}
 	}
 }
