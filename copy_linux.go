@@ -294,17 +294,26 @@ func (w dontWait) Read(b []byte) (int, error) {
 		again bool
 		stall stallGuard
 	)
+	recv := func(fd int) (int, error) {
+		return ignoringEINTR(func() (int, error) {
+			n, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
+			return n, err
+		})
+	}
 	for {
 		if _, err := w.s.await("read", unix.POLLIN, func(fd int) bool {
-			n, errno = ignoringEINTR(func() (int, error) {
-				n, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
-				return n, err
-			})
+			n, errno = recv(fd)
 			again = false
 			if errno == unix.EAGAIN {
 				var shut bool
 				if again, shut = afterEAGAIN(fd); shut {
-					n, errno = 0, nil // a blocking read(2) returns 0 here
+					// Shut for reading, seen after the first try: bytes
+					// may have come in between. Asked again, a stream
+					// gives them or 0; an EAGAIN now is the end, where a
+					// blocking read(2) returns 0 (a datagram socket).
+					if n, errno = recv(fd); errno == unix.EAGAIN {
+						n, errno = 0, nil
+					}
 				}
 			}
 			return errno != unix.EAGAIN || again
