@@ -16,7 +16,7 @@ import (
 func TestWayChooserTrialEndsDespiteUntimedWrites(t *testing.T) {
 	const n = 64 << 10
 	// A trial of copying has just begun (mapping is the way in use).
-	c := wayChooser{warm: wayWarmup, trying: true, gap: wayFirstTrial, recent: [2]float64{1, 1}}
+	c := wayChooser{warm: wayWarmup, trying: true, gap: wayFirstTrial, used: window{2 * wayWindow, 2 * wayWindow}}
 	now := int64(1)
 	for sent := int64(0); sent < 1<<30; sent += n {
 		now += 50_000 // 50 µs per 64 KiB commit, well under wayIdle
