@@ -175,14 +175,25 @@ const (
 // gives os.ErrInvalid, and so does a nil *os.File in it, whose SyscallConn
 // says so; a closed one os.ErrClosed.
 func open(op string, c syscall.Conn, what learn) (*fdConn, error) {
+	s := new(fdConn)
+	if err := s.open(op, c, what); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// open is the package's open into s, which it resets first, keeping only
+// the closures made for earlier calls (see vmspliceConns).
+func (s *fdConn) open(op string, c syscall.Conn, what learn) error {
+	*s = fdConn{aw: awaiter{fn: s.aw.fn}, vm: s.vm, cw: s.cw}
 	if c == nil {
-		return nil, &os.PathError{Op: op, Path: "<nil>", Err: os.ErrInvalid}
+		return &os.PathError{Op: op, Path: "<nil>", Err: os.ErrInvalid}
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, &os.PathError{Op: op, Path: nameOf(c), Err: err}
+		return &os.PathError{Op: op, Path: nameOf(c), Err: err}
 	}
-	s := &fdConn{c: c, rc: rc}
+	s.c, s.rc = c, rc
 	_, isFile := c.(*os.File)
 	var errno error
 	err = rc.Control(func(fd uintptr) {
@@ -196,12 +207,9 @@ func open(op string, c syscall.Conn, what learn) (*fdConn, error) {
 		errno = os.NewSyscallError("fcntl", e)
 	})
 	if err != nil {
-		return nil, s.closedOr(op, err)
+		return s.closedOr(op, err)
 	}
-	if errno != nil {
-		return nil, errno
-	}
-	return s, nil
+	return errno
 }
 
 // nameOf names c in errors: a file's name, or its type.
