@@ -19,7 +19,9 @@ import "time"
 // Each way is judged by its time per byte over windows of a few MiB, total
 // time over total bytes (what throughput is): the way in use over every
 // window since the last trial, at least two, and the trial over all its
-// windows but the first. Judged by their fastest windows, the way whose
+// windows but the first; the first window of the way in use after a trial
+// it won is left out as well (mapping again refills buffers that copying
+// kept). Judged by their fastest windows, the way whose
 // windows vary most won: mapping stalls now and then by nature (a fresh
 // run's refill, a wake-up through the poller), and with 64 KiB buffers in
 // a 64 KiB pipe (one 2-core VM) its fastest window ran at 6 GB/s while the
@@ -40,6 +42,7 @@ type wayChooser struct {
 	used    window // the way in use's windows since the last trial (or switch)
 	trial   int    // windows of the trial so far
 	tried   window // the trial's counted windows, summed
+	back    bool   // the next window is the first of the way in use after a trial lost
 	since   int64  // bytes measured in the way in use since the last trial
 	gap     int64  // bytes to measure in the way in use before the next trial; 0: wayFirstTrial
 	skip    int64  // ns since last spent in untimed writes
@@ -117,6 +120,10 @@ func (c *wayChooser) committed(n int, now int64) {
 		c.gap = wayFirstTrial
 	}
 	if !c.trying {
+		if c.back {
+			c.back = false // the switch back from a trial: left out as a trial's first window is
+			return
+		}
 		c.used = c.used.add(measured)
 		if c.since += measured.bytes; c.since >= c.gap {
 			c.trying, c.trial, c.tried = true, 0, window{}
@@ -138,6 +145,7 @@ func (c *wayChooser) committed(n int, now int64) {
 		c.copying, c.gap = !c.copying, wayGapMin
 	} else {
 		c.gap = min(2*c.gap, wayGapMax)
+		c.back = true
 	}
 }
 
@@ -151,7 +159,7 @@ func (c *wayChooser) untimed(ns int64) { c.skip += max(ns, 0) }
 // write end is blocking or in packet mode, see writeCopy): copying is not to
 // be tried again for a long while, and the commit is not timed.
 func (c *wayChooser) cannotCopy() {
-	c.copying, c.trying, c.since, c.used = false, false, 0, window{}
+	c.copying, c.trying, c.since, c.used, c.back = false, false, 0, window{}, false
 	c.gap, c.bytes, c.ns = wayGapMax, 0, 0
 	c.last = 0 // so committed times the interval after this commit, not this one
 }
