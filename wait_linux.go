@@ -456,7 +456,17 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 // got a fraction of the CPU that a plain Write got
 // (TestVmspliceWriterUnderCPUContention). So a yield that took longer than
 // yieldSlow turns yielding off, for every spin of the process, for
-// yieldOff; the spins go on without it.
+// yieldOff; the spins go on without it. A spin ends once its budget is
+// spent, yields included, so a spin yields the CPU for long at most once
+// before it parks.
+//
+// yieldSlow was 100 µs, but a quiet machine's yields run past that now and
+// then (200,000 yields of a 64 KiB writer and its reader on a 2-core VM:
+// 97% within 30 µs, 113 over 100 µs, 7 over 300 µs, none over 1 ms), so
+// yielding was off much of the time it was needed. At 1 ms the writer
+// moved more (BENCHMARKS.md: 64 KiB fresh buffers in a 64 KiB pipe 2.8 ->
+// 5.1 GiB/s, p = 0.002), and with every CPU busy it still got as much CPU
+// time as a plain Write.
 func yield() {
 	start := nanotime()
 	if start < yieldOffUntil.Load() {
@@ -469,7 +479,7 @@ func yield() {
 }
 
 const (
-	yieldSlow = 100 * time.Microsecond // longer than the runtime's threads run; shorter than a time slice
+	yieldSlow = time.Millisecond       // longer than the runtime's threads run or a quiet machine's yields take; shorter than a time slice (EEVDF: 0.75 ms x (1 + log2 CPUs), 1.5 ms on 2)
 	yieldOff  = 100 * time.Millisecond // then one yield in 100 ms tests whether the CPUs are still contended
 )
 
