@@ -86,7 +86,9 @@ func TestReview6ChooserLongRun(t *testing.T) {
 			t.Fatalf("commit %d: overflow: %+v", i, c)
 		}
 	}
-	if want := int(20_000_000 * n / wayGapMax / 2); trials < want {
+	// A trial at least every wayGapMax/wayWindow windows, each of
+	// wayCommits commits here.
+	if want := int(20_000_000 / (wayGapMax / wayWindow * wayCommits) / 2); trials < want {
 		t.Errorf("%d trials; want at least %d", trials, want)
 	}
 	t.Logf("%d trials, used %+v, gap %d", trials, c.used, c.gap)

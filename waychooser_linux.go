@@ -38,6 +38,7 @@ type wayChooser struct {
 	last    int64  // nanotime at the end of the last commit; 0: the next is not timed
 	bytes   int64  // the window being measured: bytes committed
 	ns      int64  // and the time they took
+	commits int    // and how many commits
 	warm    int64  // bytes measured and left out at the start
 	used    window // the way in use's windows since the last trial (or switch)
 	trial   int    // windows of the trial so far
@@ -63,10 +64,13 @@ func (w window) rate() float64 {
 }
 
 const (
-	// wayWindow is the bytes of commits each measurement takes: two runs of
-	// fresh pages, so that a window of mapped commits pays its share of
-	// refills.
-	wayWindow = 4 << 20
+	// wayWindow is the bytes of commits each measurement takes, at least:
+	// two runs of fresh pages, so that a window of mapped commits pays its
+	// share of refills. A window also takes wayCommits commits at least:
+	// four commits of 1 MiB made a window that one stall decided. Warm-up
+	// and gaps count windows, each as wayWindow bytes.
+	wayWindow  = 4 << 20
+	wayCommits = 16
 
 	// wayWarmup is what a new writer commits before it measures anything:
 	// its first pages fault in cold.
@@ -107,13 +111,13 @@ func (c *wayChooser) committed(n int, now int64) {
 	}
 	c.bytes += int64(n)
 	c.ns += d
-	if c.bytes < wayWindow {
+	if c.commits++; c.bytes < wayWindow || c.commits < wayCommits {
 		return
 	}
 	measured := window{c.bytes, c.ns}
-	c.bytes, c.ns = 0, 0
+	c.bytes, c.ns, c.commits = 0, 0, 0
 	if c.warm < wayWarmup {
-		c.warm += measured.bytes
+		c.warm += wayWindow
 		return
 	}
 	if c.gap == 0 {
@@ -125,7 +129,7 @@ func (c *wayChooser) committed(n int, now int64) {
 			return
 		}
 		c.used = c.used.add(measured)
-		if c.since += measured.bytes; c.since >= c.gap {
+		if c.since += wayWindow; c.since >= c.gap {
 			c.trying, c.trial, c.tried = true, 0, window{}
 			c.last = 0 // the first trial commit's interval is the other way's
 		}
@@ -160,6 +164,6 @@ func (c *wayChooser) untimed(ns int64) { c.skip += max(ns, 0) }
 // be tried again for a long while, and the commit is not timed.
 func (c *wayChooser) cannotCopy() {
 	c.copying, c.trying, c.since, c.used, c.back = false, false, 0, window{}, false
-	c.gap, c.bytes, c.ns = wayGapMax, 0, 0
+	c.gap, c.bytes, c.ns, c.commits = wayGapMax, 0, 0, 0
 	c.last = 0 // so committed times the interval after this commit, not this one
 }
