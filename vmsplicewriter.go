@@ -211,8 +211,9 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     of 100 to 4000 bytes took 2.6 to 3.2 times as long in a test.)
 //   - With fresh pages (the default), a larger commit is mapped or copied,
 //     whichever this writer has measured to be faster: it times its commits,
-//     and now and then tries the other way for a few MiB (which wins depends
-//     on the machine, the pipe's size and the reader).
+//     and now and then tries the other way for a few dozen commits, at
+//     least 12 MiB and at most 192 MiB (which wins depends on the machine,
+//     the pipe's size and the reader).
 //   - With [VmspliceWriter.SetReuse], a larger commit is mapped.
 //   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
 //     commit is mapped, so that none is a packet and the reader gets a byte

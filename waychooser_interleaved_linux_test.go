@@ -9,8 +9,8 @@ import (
 )
 
 // TestWayChooserTrialEndsDespiteUntimedWrites: a trial of the other way
-// must end after a few MiB (Commit's doc: "now and then tries the other way
-// for a few MiB"), whatever else the writer does between its large
+// must end after a few windows (Commit's doc: "now and then tries the other
+// way for a few dozen commits"), whatever else the writer does between its large
 // commits, such as an untimed write (a small commit, a straight Write)
 // between every two chosen commits.
 func TestWayChooserTrialEndsDespiteUntimedWrites(t *testing.T) {

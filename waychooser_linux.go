@@ -16,22 +16,24 @@ import "time"
 // from the end of the one before, which takes in filling the buffer and its
 // page faults, keeps to the faster way, and now and then tries the other.
 //
-// Each way is judged by its time per byte over windows of a few MiB, total
-// time over total bytes (what throughput is): the way in use over every
-// window since the last trial, at least two, and the trial over all its
-// windows but the first; the first window of the way in use after a trial
-// it won is left out as well (mapping again refills buffers that copying
-// kept). Judged by their fastest windows, the way whose
-// windows vary most won: mapping stalls now and then by nature (a fresh
-// run's refill, a wake-up through the poller), and with 64 KiB buffers in
-// a 64 KiB pipe (one 2-core VM) its fastest window ran at 6 GB/s while the
-// writer moved 2.5 on the whole, below w.Write's 2.7-2.9, and it kept
-// mapping. The first windows of a writer (cold pages) and the first window
-// of a trial (the switch: mapping again refills buffers that copying kept)
+// Each way is judged by its time per byte over windows (at least 4 MiB and
+// 16 commits, or 64 MiB), total time over total bytes (what throughput is): the way in
+// use over every window since the last trial, at least two, and the trial
+// over all its windows but the first; the first window of the way in use
+// after a trial that lost is left out as well (mapping again refills
+// buffers that copying kept). Judged by their fastest windows, the way
+// whose windows vary most won: mapping stalls now and then by nature (a
+// fresh run's refill, a wake-up through the poller), and with 64 KiB
+// buffers in a 64 KiB pipe (one 2-core VM) its fastest window ran at 6
+// GB/s while the writer moved 2.5 on the whole, below w.Write's 2.7-2.9,
+// and it kept mapping. A trial that can time none of 16 commits in a row
+// (each came more than wayIdle after the one before) is lost. The first
+// windows of a writer (cold pages) and the first window of a trial (the
+// switch: mapping again refills buffers that copying kept)
 // say nothing of the steady state and are left out.
 //
-// The zero value maps, and tries copying after wayWarmup and wayFirstTrial
-// bytes.
+// The zero value maps, and tries copying after the windows that wayWarmup
+// and wayFirstTrial count.
 type wayChooser struct {
 	copying bool   // the way in use: copy, else map
 	trying  bool   // the commits now are a trial of the other way
@@ -39,6 +41,7 @@ type wayChooser struct {
 	bytes   int64  // the window being measured: bytes committed
 	ns      int64  // and the time they took
 	commits int    // and how many commits
+	idle    int    // commits of the trial in a row that came after more than wayIdle
 	warm    int64  // bytes measured and left out at the start
 	used    window // the way in use's windows since the last trial (or switch)
 	trial   int    // windows of the trial so far
@@ -66,11 +69,13 @@ func (w window) rate() float64 {
 const (
 	// wayWindow is the bytes of commits each measurement takes, at least:
 	// two runs of fresh pages, so that a window of mapped commits pays its
-	// share of refills. A window also takes wayCommits commits at least:
-	// four commits of 1 MiB made a window that one stall decided. Warm-up
-	// and gaps count windows, each as wayWindow bytes.
-	wayWindow  = 4 << 20
-	wayCommits = 16
+	// share of refills. A window also takes wayCommits commits, unless they
+	// come to wayWindowMax bytes first: four commits of 1 MiB made a window
+	// that one stall decided. Warm-up and gaps count windows, each as
+	// wayWindow bytes.
+	wayWindow    = 4 << 20
+	wayCommits   = 16
+	wayWindowMax = 64 << 20
 
 	// wayWarmup is what a new writer commits before it measures anything:
 	// its first pages fault in cold.
@@ -106,12 +111,24 @@ func (c *wayChooser) committed(n int, now int64) {
 	last, skip := c.last, c.skip
 	c.last, c.skip = now, 0
 	d := max(now-last-skip, 0)
-	if last == 0 || d > wayIdle || n <= 0 {
+	if last == 0 || n <= 0 {
 		return
 	}
+	if d > wayIdle {
+		// A pause, or the way on trial is that slow: a trial that can time
+		// none of wayCommits such commits in a row is lost, or a way slower
+		// than the producer's pace would be tried for ever.
+		if c.trying {
+			if c.idle++; c.idle >= wayCommits {
+				c.endTrial(false)
+			}
+		}
+		return
+	}
+	c.idle = 0
 	c.bytes += int64(n)
 	c.ns += d
-	if c.commits++; c.bytes < wayWindow || c.commits < wayCommits {
+	if c.commits++; c.bytes < wayWindow || c.commits < wayCommits && c.bytes < wayWindowMax {
 		return
 	}
 	measured := window{c.bytes, c.ns}
@@ -130,7 +147,7 @@ func (c *wayChooser) committed(n int, now int64) {
 		}
 		c.used = c.used.add(measured)
 		if c.since += wayWindow; c.since >= c.gap {
-			c.trying, c.trial, c.tried = true, 0, window{}
+			c.trying, c.trial, c.tried, c.idle = true, 0, window{}, 0
 			c.last = 0 // the first trial commit's interval is the other way's
 		}
 		return
@@ -141,11 +158,18 @@ func (c *wayChooser) committed(n int, now int64) {
 	if c.trial < wayTrial {
 		return
 	}
-	c.trying, c.since = false, 0
-	c.last = 0 // the next interval is the trial's
 	base := c.used.rate()
+	c.endTrial(base > 0 && c.tried.rate() < base*wayBetter)
+}
+
+// endTrial ends the trial: the other way is taken if it won, else the way
+// in use goes on and the next trial waits twice as long.
+func (c *wayChooser) endTrial(won bool) {
+	c.trying, c.since, c.idle = false, 0, 0
+	c.bytes, c.ns, c.commits = 0, 0, 0
+	c.last = 0 // the next interval is the trial's
 	c.used = window{}
-	if base > 0 && c.tried.rate() < base*wayBetter {
+	if won {
 		c.copying, c.gap = !c.copying, wayGapMin
 	} else {
 		c.gap = min(2*c.gap, wayGapMax)

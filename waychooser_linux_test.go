@@ -140,6 +140,38 @@ func TestWayChooser(t *testing.T) {
 			t.Errorf("mapping is 30%% slower on the whole, but the writer mapped %d MiB of the last %d MiB; want at most a quarter", mapped>>20, all>>20)
 		}
 	})
+	t.Run("windows of large commits", func(t *testing.T) {
+		// 1 MiB commits: mapping runs at 0.6 ns a byte, but one commit in
+		// 8 on average stalls 6 ms more: 1.3 ns a byte on the whole,
+		// against copying's steady 1.0. A window of 4 MiB would be 4
+		// commits, none of them stalled in a third of windows, and trials
+		// that lucky would keep taking mapping up.
+		const n = 1 << 20
+		var c wayChooser
+		now := int64(1)
+		rng := rand.New(rand.NewPCG(3, 4))
+		var mapped, all int64
+		for sent := int64(0); sent < 64<<30; sent += n {
+			if c.copyNext() {
+				now += n
+			} else {
+				now += n * 6 / 10
+				if rng.IntN(8) == 0 {
+					now += 6_000_000
+				}
+				if sent >= 1<<30 {
+					mapped += n
+				}
+			}
+			if sent >= 1<<30 {
+				all += n
+			}
+			c.committed(n, now)
+		}
+		if mapped > all/8 {
+			t.Errorf("mapping is 30%% slower on the whole, but the writer mapped %d of the last %d GiB; want at most an eighth", mapped>>30, all>>30)
+		}
+	})
 	t.Run("within noise", func(t *testing.T) {
 		var c wayChooser
 		now := int64(1)
@@ -193,21 +225,31 @@ func TestWayChooser(t *testing.T) {
 		var c wayChooser
 		now := int64(1)
 		// Copying is slower, but every copied commit follows a pause
-		// longer than wayIdle, as if the producer waited for input:
-		// untimed, it cannot make copying look slower or faster.
+		// longer than wayIdle, as if the producer waited for input, or as
+		// if copying were that slow: untimed, it cannot make copying look
+		// faster, and a trial that can time nothing ends, lost.
+		var copied, trials int
 		for sent := int64(0); sent < 256<<20; sent += n {
+			trying := c.trying
 			if c.copyNext() {
 				now += 2 * wayIdle
+				copied++
 			} else {
 				now += n
 			}
 			c.committed(n, now)
+			if c.bytes != 0 && c.trying {
+				t.Fatalf("a trial of commits that each followed a pause measured %d bytes; want none", c.bytes)
+			}
+			if trying && !c.trying {
+				trials++
+			}
 		}
-		if !c.trying || c.copying {
-			t.Fatalf("trying %v, copying %v; want a trial of copying still open: none of its commits was timed", c.trying, c.copying)
+		if c.copying {
+			t.Error("copying, never timed, was taken up")
 		}
-		if c.bytes != 0 {
-			t.Errorf("a trial of commits that each followed a pause measured %d bytes; want none", c.bytes)
+		if trials < 2 || copied > trials*(wayCommits+1) { // the first commit of a trial is never timed
+			t.Errorf("%d trials ended, with %d commits copied; want trials that end after %d untimed commits each", trials, copied, wayCommits)
 		}
 	})
 }
