@@ -17,20 +17,20 @@ import "time"
 // page faults, keeps to the faster way, and now and then tries the other.
 //
 // Each way is judged by its time per byte over windows (at least 4 MiB and
-// 16 commits, or 64 MiB), total time over total bytes (what throughput is): the way in
-// use over every window since the last trial, at least two, and the trial
-// over all its windows but the first; the first window of the way in use
-// after a trial that lost is left out as well (mapping again refills
-// buffers that copying kept). Judged by their fastest windows, the way
-// whose windows vary most won: mapping stalls now and then by nature (a
-// fresh run's refill, a wake-up through the poller), and with 64 KiB
-// buffers in a 64 KiB pipe (one 2-core VM) its fastest window ran at 6
-// GB/s while the writer moved 2.5 on the whole, below w.Write's 2.7-2.9,
-// and it kept mapping. A trial that can time none of 16 commits in a row
-// (each came more than wayIdle after the one before) is lost. The first
-// windows of a writer (cold pages) and the first window of a trial (the
-// switch: mapping again refills buffers that copying kept)
-// say nothing of the steady state and are left out.
+// 16 commits, or 64 MiB), total time over total bytes (what throughput is):
+// the way in use over every window since the last trial, at least two, and
+// the trial over all its windows but the first; the first window of the way
+// in use after a trial that lost is left out as well (mapping again refills
+// buffers that copying kept). Judged by their fastest windows, the way whose
+// windows vary most won: mapping stalls now and then by nature (a fresh
+// run's refill, a wake-up through the poller), and with 64 KiB buffers in a
+// 64 KiB pipe (one 2-core VM) its fastest window ran at 6 GB/s while the
+// writer moved 2.5 on the whole, below w.Write's 2.7-2.9, and it kept
+// mapping. A trial that can time none of 16 commits in a row (each came more
+// than wayIdle after the one before) is lost. The first windows of a writer
+// (cold pages) and the first window of a trial (the switch: mapping again
+// refills buffers that copying kept) say nothing of the steady state and are
+// left out.
 //
 // The zero value maps, and tries copying after the windows that wayWarmup
 // and wayFirstTrial count.
