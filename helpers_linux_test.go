@@ -5,6 +5,7 @@ package pipe_test
 // the benchmarks alike, and a count of read system calls.
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -288,4 +289,27 @@ func readSyscalls(t testing.TB) int {
 	}
 	t.Skip("no syscr in /proc/self/io")
 	return 0
+}
+
+// noMoreCPUThanWrite measures a Write round and then a Commit round (each
+// returns the CPU time it used), rounds times, and fails the test only if
+// Commit used more than 1.5 times its Write round (plus 5 ms) in every
+// pair. A spin costs CPU in every round; the machine sometimes doubles the
+// CPU time of whatever runs for a second or two (one go test -race -count=10
+// saw Write rounds of 75 and 203 ms back to back, and the Commit rounds
+// after the bad one 139 and 153), so rounds taken in turn, and judged in
+// pairs, tell a spin from a bad moment.
+func noMoreCPUThanWrite(t *testing.T, what string, rounds int, write, commit func() time.Duration) {
+	t.Helper()
+	var pairs []string
+	for range rounds {
+		plain, c := write(), commit()
+		limit := plain*3/2 + 5*time.Millisecond
+		pairs = append(pairs, fmt.Sprintf("Commit %v, Write %v", c, plain))
+		if c <= limit {
+			return
+		}
+	}
+	t.Errorf("%s: Commit used more than 1.5 times Write's CPU time (plus 5 ms) in each of %d pairs of rounds, it spins: %s",
+		what, rounds, strings.Join(pairs, "; "))
 }

@@ -95,14 +95,9 @@ func TestVmspliceWriterReaderEvery300usDoesNotSpin(t *testing.T) {
 		t.Run(sizeName(size), func(t *testing.T) {
 			ts := unix.NsecToTimespec(int64(300 * time.Microsecond))
 			pause := func() { _ = unix.Nanosleep(&ts, nil) }
-			// The lower of two rounds each: a spin costs CPU in every
-			// round, while one round in ten under the race detector
-			// doubled Commit's CPU by something else (138 ms, Write 75).
-			plain := min(slowReaderCPU(t, "Write", size, pause), slowReaderCPU(t, "Write", size, pause))
-			commit := min(slowReaderCPU(t, "Commit", size, pause), slowReaderCPU(t, "Commit", size, pause))
-			if limit := plain*3/2 + 5*time.Millisecond; commit > limit {
-				t.Errorf("a Commit feeding a reader that reads every 300 µs used %v of CPU, Write %v: more than %v, it spins", commit, plain, limit)
-			}
+			noMoreCPUThanWrite(t, "a reader that reads every 300 µs", 3,
+				func() time.Duration { return slowReaderCPU(t, "Write", size, pause) },
+				func() time.Duration { return slowReaderCPU(t, "Commit", size, pause) })
 		})
 	}
 }
