@@ -465,8 +465,8 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 // 97% within 30 µs, 113 over 100 µs, 7 over 300 µs, none over 1 ms), so
 // yielding was off much of the time it was needed. At 1 ms the writer
 // moved more (BENCHMARKS.md: 64 KiB fresh buffers in a 64 KiB pipe 2.8 ->
-// 5.1 GiB/s, p = 0.002), and with every CPU busy it still got about as much CPU
-// time as a plain Write.
+// 5.1 GiB/s, p = 0.002), and with every CPU busy it still got about as
+// much CPU time as a plain Write.
 func yield() {
 	start := nanotime()
 	if start < yieldOffUntil.Load() {
