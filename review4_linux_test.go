@@ -346,7 +346,15 @@ func TestReview4ParkedCopyIsIdle(t *testing.T) {
 				c, src, _, _, want := r4Start(t, way, state)
 				r4Wait(t, "pipe.Copy(")
 				checkIdle(t, "Copy waiting on a TCP source", 300*time.Millisecond)
-				if parked, others := r4States("pipe.Copy(", 20, 5*time.Millisecond); parked < 19 {
+				// 17 of 20: on a blocking socket the wait is poll(2) on a
+				// duplicate, which wakes every closedCheck (100 ms) to see
+				// whether the socket was closed, and a sample's
+				// stop-the-world can leave the woken goroutine runnable
+				// for a while (seen: 18 of 20 once in go test -race
+				// -count=10, the others [syscall] again at once). A spin
+				// is seen running in most samples, and checkIdle above
+				// measures its CPU.
+				if parked, others := r4States("pipe.Copy(", 20, 5*time.Millisecond); parked < 17 {
 					t.Errorf("Copy parked in %d of 20 samples; otherwise %q", parked, others)
 				}
 				if way.holding == "blocking" {
