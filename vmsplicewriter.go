@@ -298,9 +298,15 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		b := v.bufs[v.cur].b
 		if !v.reuse && !v.packets() && v.pending == 0 && len(p) >= len(b) {
-			start := nanotime()
+			timed := v.way.timing()
+			var start int64
+			if timed {
+				start = nanotime()
+			}
 			n, err := v.writeThrough(p)
-			v.way.untimed(nanotime() - start) // not a commit: left out of the chooser's next interval
+			if timed {
+				v.way.untimed(nanotime() - start) // not a commit: left out of the chooser's next interval
+			}
 			v.total += uint64(n)
 			written += n
 			p = p[n:]

@@ -42,6 +42,8 @@ type wayChooser struct{}
 
 func (c *wayChooser) untimed(ns int64) {}
 
+func (c *wayChooser) timing() bool { return false }
+
 // errMapInstead is never returned here.
 var errMapInstead = errors.New("map instead")
 

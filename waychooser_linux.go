@@ -183,6 +183,11 @@ func (c *wayChooser) endTrial(won bool) {
 // the filling of its buffer.
 func (c *wayChooser) untimed(ns int64) { c.skip += max(ns, 0) }
 
+// timing reports whether the next chosen commit is to be timed from the
+// last one, so that untimed writes in between count: otherwise untimed
+// has nothing to do, and its caller need not read the clock.
+func (c *wayChooser) timing() bool { return c.last != 0 }
+
 // cannotCopy records that a commit to be copied was mapped instead (the
 // write end is blocking or in packet mode, see writeCopy): copying is not to
 // be tried again for a long while, and the commit is not timed.

@@ -305,3 +305,54 @@ func fillWith(b []byte, c byte) {
 		b[i] = c
 	}
 }
+
+// TestWayChooserTimingCoversUntimed checks what lets send and Write skip
+// the clock: a chooser told of untimed writes only while timing reports
+// true decides exactly as one told of every untimed write, through random
+// mixes of chosen commits, untimed writes, pauses and cannotCopy.
+func TestWayChooserTimingCoversUntimed(t *testing.T) {
+	for seed := range uint64(20) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var all, gated wayChooser
+		now := int64(1)
+		for i := range 200_000 {
+			switch r := rng.IntN(100); {
+			case r < 70: // a chosen commit, the way both say
+				if all.copyNext() != gated.copyNext() {
+					t.Fatalf("seed %d, step %d: the choosers disagree on the way", seed, i)
+				}
+				n := 16<<10 + rng.IntN(1<<20)
+				cost := 1.0
+				if all.copyNext() {
+					cost = 0.5 + float64(seed%3)*0.4
+				}
+				now += int64(float64(n) * cost)
+				if rng.IntN(500) == 0 {
+					now += 2 * wayIdle // a pause
+				}
+				all.committed(n, now)
+				gated.committed(n, now)
+			case r < 98: // an untimed write
+				d := int64(rng.IntN(200_000))
+				now += d
+				all.untimed(d)
+				if gated.timing() {
+					gated.untimed(d)
+				}
+			default:
+				if rng.IntN(50) == 0 {
+					all.cannotCopy()
+					gated.cannotCopy()
+				}
+			}
+			if all.timing() && all.skip != gated.skip {
+				t.Fatalf("seed %d, step %d: an open interval has %d ns of untimed writes; told only while timing: %d", seed, i, all.skip, gated.skip)
+			}
+			a, g := all, gated
+			a.skip, g.skip = 0, 0 // with no interval open, skip is never read
+			if a != g {
+				t.Fatalf("seed %d, step %d: the choosers' states differ:\n all   %+v\n gated %+v", seed, i, all, gated)
+			}
+		}
+	}
+}
