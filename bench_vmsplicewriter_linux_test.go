@@ -225,7 +225,11 @@ func BenchmarkVmspliceWriterOverhead(b *testing.B) {
 					if err != nil || n == 0 {
 						b.Fatalf("emptying the pipe: %d, %v", n, err)
 					}
-					if left, err := pipe.Buffered(r); err != nil || left == 0 {
+					left, err := pipe.Buffered(r)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if left == 0 {
 						return
 					}
 				}
