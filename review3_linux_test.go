@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
 	"strconv"
@@ -176,26 +177,65 @@ func TestSpinWithOneP(t *testing.T) {
 }
 
 func init() {
-	helpers["paced-reader"] = helperPacedReader
+	helpers["paced-reader"] = func() int { return helperPaced(false) }
+	helpers["paced-writer"] = func() int { return helperPaced(true) }
 }
 
-// helperPacedReader reads descriptor 3 in chunks of PACED_CHUNK bytes,
-// sleeping PACED_EVERY before each read (nanosleep, which is precise and
-// uses no CPU, where time.Sleep lasts about a millisecond), until EOF.
-func helperPacedReader() int {
+// helperPaced reads (paced-reader) or writes (paced-writer, blocking)
+// descriptor 3 in chunks of PACED_CHUNK bytes, sleeping PACED_EVERY before
+// each chunk (nanosleep, which is precise and uses no CPU, where time.Sleep
+// lasts about a millisecond), until EOF or a failed write.
+func helperPaced(write bool) int {
 	chunk, _ := strconv.Atoi(os.Getenv("PACED_CHUNK"))
 	every, _ := time.ParseDuration(os.Getenv("PACED_EVERY"))
 	buf := make([]byte, max(chunk, 1))
 	ts := unix.NsecToTimespec(int64(every))
-	for {
-		_ = unix.Nanosleep(&ts, nil)
-		n, err := unix.Read(3, buf)
-		switch {
-		case err == unix.EINTR || err == unix.EAGAIN:
-		case n <= 0:
-			return 0
+	if write {
+		if err := unix.SetNonblock(3, false); err != nil {
+			return 1
 		}
 	}
+	for {
+		_ = unix.Nanosleep(&ts, nil)
+		if !write {
+			n, err := unix.Read(3, buf)
+			if n <= 0 && err != unix.EINTR && err != unix.EAGAIN {
+				return 0
+			}
+			continue
+		}
+		for b := buf; len(b) > 0; {
+			n, err := unix.Write(3, b)
+			if err != nil && err != unix.EINTR {
+				return 0
+			}
+			b = b[max(n, 0):]
+		}
+	}
+}
+
+// startPaced makes a nonblocking pipe of pipeSize bytes and starts the
+// helper role (paced-reader or paced-writer) on one end of it, as
+// descriptor 3, to move chunk bytes every interval; it returns the other
+// end. The caller closes that end and then waits for cmd.
+func startPaced(t *testing.T, role string, pipeSize, chunk int, every time.Duration) (*os.File, *exec.Cmd) {
+	t.Helper()
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	if _, err := pipe.SetCapacity(w, pipeSize); err != nil {
+		t.Fatal(err)
+	}
+	theirs, ours := r, w
+	if role == "paced-writer" {
+		theirs, ours = w, r
+	}
+	cmd := helperCmd(t, role)
+	cmd.Env = append(cmd.Env, "PACED_CHUNK="+strconv.Itoa(chunk), "PACED_EVERY="+every.String())
+	cmd.ExtraFiles = []*os.File{theirs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	return ours, cmd
 }
 
 // pacedWriterCPU writes size bytes at a time into a pipe of size bytes for
@@ -205,17 +245,7 @@ func helperPacedReader() int {
 // bytes that went in.
 func pacedWriterCPU(t *testing.T, commit bool, size, chunk int, every, d time.Duration) (time.Duration, int64) {
 	t.Helper()
-	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-	if _, err := pipe.SetCapacity(w, size); err != nil {
-		t.Fatal(err)
-	}
-	cmd := helperCmd(t, "paced-reader")
-	cmd.Env = append(cmd.Env, "PACED_CHUNK="+strconv.Itoa(chunk), "PACED_EVERY="+every.String())
-	cmd.ExtraFiles = []*os.File{r}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
+	w, cmd := startPaced(t, "paced-reader", size, chunk, every)
 	defer cmd.Wait()
 	defer w.Close()
 	buf := make([]byte, size)

@@ -60,6 +60,7 @@ func newTransferer(op string, dst, src *fdConn, flags int, call func(dfd, sfd in
 	t.pair = newPairCall(op, dst, src, call)
 	t.spinTry = func() bool {
 		t.try()
+		t.side.spin.add(t.n)
 		return t.callErr == nil && t.errno == unix.EAGAIN
 	}
 	t.awaitTry = func(fd int) bool {
@@ -308,6 +309,7 @@ func newVmspliceTry(s *fdConn) *vmspliceTry {
 	}
 	t.call = func() bool {
 		t.n, t.errno = ignoringEINTR(t.once)
+		s.spin.add(t.n)
 		return t.errno == unix.EAGAIN
 	}
 	t.await = func(fd int) bool {

@@ -355,14 +355,22 @@ func (s *fdConn) deadlinePassed(op string, events int16) error {
 // while the other side keeps up, retrying for a few microseconds moves the
 // data without either side parking. The retries are bounded by the budget,
 // which adapts: a spin that ends in progress, or a park that ended soon
-// after (a spin would have caught it), raises it up to spinMax; a park that
-// lasted longer halves it, down to nothing, so a stalled call costs at most
-// one spin before each park. The zero value starts at spinStart.
+// after (a spin would have caught it), raises it up to spinMax, or up to
+// spinLong while waiting has paid (spinPays); a park that lasted longer
+// halves it, down to nothing, so a stalled call costs at most one spin
+// before each park. The zero value starts at spinStart.
 type spinner struct {
 	budget   time.Duration // how long the next spin may retry; 0 with primed: park at once
 	primed   bool          // budget has been set
 	parkedAt time.Time     // when the call last parked; zero while it runs
 	failed   int           // spins in a row that ended in a park
+
+	// The ledger that lets spins run to spinLong (see spinPays): the time
+	// waited in this window (spins, and parks up to spinLong), the bytes
+	// the calls moved in it, and the last window's verdict.
+	waited time.Duration
+	moved  int64
+	long   bool
 }
 
 const (
@@ -377,8 +385,30 @@ const (
 	// spinning through a fresh run's refill (64 KiB fresh buffers 5.2-6.8
 	// -> 8.6-10.1 GB/s), but a reader taking a page every 300 µs then made
 	// every Commit spin 200 µs, 3-4 times a waiting Write's CPU
-	// (TestVmspliceWriterReaderEvery300usDoesNotSpin).
+	// (TestVmspliceWriterReaderEvery300usDoesNotSpin). spinLong keeps the
+	// first without the second.
 	spinShortPark = 250 * time.Microsecond
+
+	// spinLong is the most a call retries, and spinLongShortPark the
+	// longest park a spin might have spared, while waiting has paid: while
+	// the calls moved at least spinPays bytes for each microsecond they
+	// waited (spinning, or parked up to spinLong) over the last spinWindow
+	// of waiting. A writer of fresh pages stops for as long as the kernel
+	// takes to zero a 2 MiB run (150-250 µs on a 2-core VM), and a reader
+	// parked through each stop paid a wake-up through the poller on both
+	// sides; such a reader moved 4-17 bytes for each nanosecond it waited.
+	// A reader taking a page every 100 µs lets its writer move 40 bytes a
+	// microsecond, and a writer giving 64 KiB every 100 µs lets Copy move
+	// 650: both far below spinPays, so they keep spinMax and the halving
+	// that follows failed spins (TestCopyOfPacedWriterDoesNotSpin: with
+	// every spin allowed spinLong, the second used 2-3.5 times the CPU time
+	// of Read). A window of 2 ms of waiting is ten spins of spinLong, and
+	// a verdict that waiting no longer pays takes the budget back to
+	// spinMax at once.
+	spinLong          = 200 * time.Microsecond
+	spinLongShortPark = spinLong + spinShortPark - spinMax
+	spinPays          = 2048                 // bytes moved per µs waited: 2 GB/s
+	spinWindow        = 2 * time.Millisecond // of waiting, between verdicts
 )
 
 // spinCPUs reports more than one CPU: with one, the other side cannot
@@ -403,12 +433,14 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 	}
 	if !sp.parkedAt.IsZero() { // the first call after a park: was the park short?
 		d := time.Since(sp.parkedAt)
+		sp.wait(min(d, spinLong))
+		most, shortPark := sp.limits()
 		switch {
 		case sp.budget <= 0 && d < spinMax:
 			// A spin would have covered it: try spinning again.
 			sp.budget, sp.failed = spinStart, 0
-		case d < spinShortPark && sp.failed < 4:
-			sp.budget = min(spinMax, max(2*sp.budget, spinStart))
+		case d < shortPark && sp.failed < 4:
+			sp.budget = min(most, max(2*sp.budget, spinStart))
 		default:
 			// A long park, or short parks that spins keep failing to
 			// cover (a reader taking a page every 100 µs): spin less.
@@ -427,16 +459,49 @@ func (sp *spinner) attempt(call func() (again bool)) (again bool) {
 	start := time.Now()
 	for {
 		if !call() {
-			sp.budget = min(spinMax, max(sp.budget, 2*time.Since(start)))
+			d := time.Since(start)
+			sp.wait(d)
+			most, _ := sp.limits()
+			sp.budget = min(most, max(sp.budget, 2*d))
 			sp.failed = 0
 			return false
 		}
-		if time.Since(start) >= sp.budget {
+		if d := time.Since(start); d >= sp.budget {
+			sp.wait(d)
 			sp.failed++
 			return true
 		}
 		yield()
 	}
+}
+
+// limits returns the most a spin may retry, and the longest park that a
+// spin of that length might have spared.
+func (sp *spinner) limits() (most, shortPark time.Duration) {
+	if sp.long {
+		return spinLong, spinLongShortPark
+	}
+	return spinMax, spinShortPark
+}
+
+// add records n bytes moved by a call.
+func (sp *spinner) add(n int) {
+	if n > 0 {
+		sp.moved += int64(n)
+	}
+}
+
+// wait records time spent waiting, and at the end of each spinWindow of
+// it decides whether spins may run to spinLong in the next.
+func (sp *spinner) wait(d time.Duration) {
+	if sp.waited += d; sp.waited < spinWindow {
+		return
+	}
+	sp.long = sp.moved >= int64(sp.waited/time.Microsecond)*spinPays
+	if !sp.long {
+		sp.budget = min(sp.budget, spinMax)
+	}
+	sp.waited, sp.moved = 0, 0
 }
 
 // yield gives this thread's CPU to another thread that is ready to run,

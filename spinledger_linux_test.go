@@ -1,0 +1,68 @@
+package pipe
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSpinnerLedger: a spinner lets its spins run to spinLong only after a
+// window of waiting in which the calls moved at least spinPays bytes per
+// µs, and takes the budget back to spinMax at once after a window in which
+// they did not.
+func TestSpinnerLedger(t *testing.T) {
+	var sp spinner
+	if most, _ := sp.limits(); most != spinMax {
+		t.Fatalf("a new spinner may spin %v, want spinMax %v", most, spinMax)
+	}
+	// A window of waiting that moved 2 bytes per ns and a bit more.
+	sp.add(int(spinWindow/time.Microsecond)*spinPays + 1)
+	sp.wait(spinWindow)
+	if most, short := sp.limits(); most != spinLong || short != spinLongShortPark {
+		t.Fatalf("after a window that paid: limits %v, %v; want spinLong %v, %v", most, short, spinLong, spinLongShortPark)
+	}
+	sp.budget = spinLong
+	// Half a window moves nothing: no verdict yet.
+	sp.wait(spinWindow / 2)
+	if most, _ := sp.limits(); most != spinLong {
+		t.Fatalf("half a window in: limit %v, want spinLong still", most)
+	}
+	// The rest of the window moves a page: it did not pay.
+	sp.add(4096)
+	sp.add(-1) // an error's n moves nothing
+	sp.wait(spinWindow / 2)
+	if most, _ := sp.limits(); most != spinMax {
+		t.Fatalf("after a window that moved a page: limit %v, want spinMax", most)
+	}
+	if sp.budget != spinMax {
+		t.Errorf("after a window that moved a page: budget %v, want it cut to spinMax %v", sp.budget, spinMax)
+	}
+	if sp.waited != 0 || sp.moved != 0 {
+		t.Errorf("a verdict left waited %v, moved %d in the ledger; want both 0", sp.waited, sp.moved)
+	}
+}
+
+// TestSpinnerParkCountsAsWaiting: a park counts in the ledger for at most
+// spinLong, so a call parked for seconds, which moved nothing, turns long
+// spins off at its next call, and one that parks now and then while it moves
+// a lot keeps them.
+func TestSpinnerParkCountsAsWaiting(t *testing.T) {
+	sp := spinner{primed: true, budget: spinLong, long: true}
+	sp.parkedAt = time.Now().Add(-time.Second)
+	sp.wait(spinWindow - spinLong) // all but the park's share of the window
+	sp.attempt(func() bool { return false })
+	if sp.long {
+		t.Errorf("a park of a second that moved nothing left long spins on")
+	}
+	if sp.budget > spinMax {
+		t.Errorf("after a window that moved nothing: budget %v, want at most spinMax", sp.budget)
+	}
+
+	sp = spinner{primed: true, budget: spinLong, long: true}
+	sp.add(int(spinWindow/time.Microsecond)*spinPays + 1)
+	sp.wait(spinWindow - spinLong)
+	sp.parkedAt = time.Now().Add(-time.Second)
+	sp.attempt(func() bool { return false })
+	if !sp.long {
+		t.Errorf("a window that moved 2 bytes a ns with one long park in it turned long spins off")
+	}
+}

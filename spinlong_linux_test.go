@@ -1,0 +1,72 @@
+package pipe_test
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pipe2go/pipe"
+)
+
+// pacedReaderCPU reads, for d, a pipe of pipeSize bytes that another process
+// fills with chunk bytes every interval, with Copy into /dev/null or, if
+// !withCopy, with Read, and returns the CPU time this process used meanwhile.
+func pacedReaderCPU(t *testing.T, withCopy bool, pipeSize, chunk int, every, d time.Duration) time.Duration {
+	t.Helper()
+	r, cmd := startPaced(t, "paced-writer", pipeSize, chunk, every)
+	defer cmd.Wait()
+	defer r.Close()
+	null := devNull(t)
+	// Both readers stop at d: the deadline ends a parked Read or Copy.
+	start := time.Now()
+	if err := r.SetReadDeadline(start.Add(100*time.Millisecond + d)); err != nil {
+		t.Fatal(err)
+	}
+	before := make(chan time.Duration, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // let the spins settle
+		var ru unix.Rusage
+		_ = unix.Getrusage(unix.RUSAGE_SELF, &ru) // cpuTime's t.Fatal belongs to the test's goroutine
+		before <- time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}()
+	var err error
+	if withCopy {
+		_, err = pipe.Copy(null, r)
+	} else {
+		_, err = io.CopyBuffer(null, struct{ io.Reader }{r}, make([]byte, pipeSize))
+	}
+	if !os.IsTimeout(err) {
+		t.Fatalf("Copy %v: %v, want the deadline's error", withCopy, err)
+	}
+	return cpuTime(t) - <-before
+}
+
+// TestCopyOfPacedWriterDoesNotSpin: Copy reads a pipe that another process
+// fills a little at a time, slower than spinning pays (spinPays, 2 bytes
+// moved for each nanosecond waited): 4, 64 and 128 KiB every 100 µs (0.04,
+// 0.65 and 1.3 bytes a nanosecond). Spins that ran to spinLong there would succeed at every chunk and
+// keep the reader spinning between them; Copy must use no more CPU than
+// reading the pipe with Read.
+func TestCopyOfPacedWriterDoesNotSpin(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: nothing spins")
+	}
+	const every = 100 * time.Microsecond
+	for _, chunk := range []int{4 << 10, 64 << 10, 128 << 10} {
+		t.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(t *testing.T) {
+			run := func(withCopy bool) func() time.Duration {
+				return func() time.Duration {
+					used := pacedReaderCPU(t, withCopy, 1<<20, chunk, every, 500*time.Millisecond)
+					t.Logf("writer giving %d KiB every %v: Copy %v used %v of CPU", chunk>>10, every, withCopy, used)
+					return used
+				}
+			}
+			noMoreCPUThan(t, fmt.Sprintf("a writer that gives %d KiB every %v", chunk>>10, every), "Read", "Copy", 3, run(false), run(true))
+		})
+	}
+}
