@@ -5,12 +5,19 @@ import (
 	"time"
 )
 
-// TestSpinnerLedger: a spinner lets its spins run to spinLong only after a
-// window of waiting in which the calls moved at least spinPays bytes per
-// µs, and takes the budget back to spinMax at once after a window in which
-// they did not.
+// TestSpinnerLedger: a reader's spinner lets its spins run to spinLong
+// only after a window of waiting in which the calls moved at least
+// spinPays bytes per µs, and takes the budget back to spinMax at once
+// after a window in which they did not; a writer's never does.
 func TestSpinnerLedger(t *testing.T) {
-	var sp spinner
+	var w spinner
+	w.add(int(spinWindow/time.Microsecond)*spinPays*4 + 1)
+	w.wait(spinWindow)
+	if most, _ := w.limits(); most != spinMax || w.long {
+		t.Errorf("a writer's spinner after a window that paid may spin %v (long %v), want spinMax %v", most, w.long, spinMax)
+	}
+
+	sp := spinner{reader: true}
 	if most, _ := sp.limits(); most != spinMax {
 		t.Fatalf("a new spinner may spin %v, want spinMax %v", most, spinMax)
 	}
@@ -41,12 +48,14 @@ func TestSpinnerLedger(t *testing.T) {
 	}
 }
 
-// TestSpinnerParkCountsAsWaiting: a park counts in the ledger for at most
-// spinLong, so a call parked for seconds, which moved nothing, turns long
-// spins off at its next call, and one that parks now and then while it moves
-// a lot keeps them.
+// TestSpinnerParkCountsAsWaiting: a park counts in the ledger, for at
+// most spinLong. A window that a park completes and in which nothing
+// moved turns long spins off at the call after the park; a window in which
+// much moved keeps them however long its park. (From an empty window, it
+// takes ten parks: a stalled reader spins spinLong at most once before each
+// of them, with its budget halved at each.)
 func TestSpinnerParkCountsAsWaiting(t *testing.T) {
-	sp := spinner{primed: true, budget: spinLong, long: true}
+	sp := spinner{reader: true, primed: true, budget: spinLong, long: true}
 	sp.parkedAt = time.Now().Add(-time.Second)
 	sp.wait(spinWindow - spinLong) // all but the park's share of the window
 	sp.attempt(func() bool { return false })
@@ -57,7 +66,7 @@ func TestSpinnerParkCountsAsWaiting(t *testing.T) {
 		t.Errorf("after a window that moved nothing: budget %v, want at most spinMax", sp.budget)
 	}
 
-	sp = spinner{primed: true, budget: spinLong, long: true}
+	sp = spinner{reader: true, primed: true, budget: spinLong, long: true}
 	sp.add(int(spinWindow/time.Microsecond)*spinPays + 1)
 	sp.wait(spinWindow - spinLong)
 	sp.parkedAt = time.Now().Add(-time.Second)

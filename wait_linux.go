@@ -355,19 +355,21 @@ func (s *fdConn) deadlinePassed(op string, events int16) error {
 // while the other side keeps up, retrying for a few microseconds moves the
 // data without either side parking. The retries are bounded by the budget,
 // which adapts: a spin that ends in progress, or a park that ended soon
-// after (a spin would have caught it), raises it up to spinMax, or up to
-// spinLong while waiting has paid (spinPays); a park that lasted longer
-// halves it, down to nothing, so a stalled call costs at most one spin
-// before each park. The zero value starts at spinStart.
+// after (a spin would have caught it), raises it up to spinMax, or, for a
+// reader, up to spinLong while waiting has paid (spinPays); a park that
+// lasted longer halves it, down to nothing, so a stalled call costs at most
+// one spin before each park. The zero value starts at spinStart.
 type spinner struct {
 	budget   time.Duration // how long the next spin may retry; 0 with primed: park at once
 	primed   bool          // budget has been set
 	parkedAt time.Time     // when the call last parked; zero while it runs
 	failed   int           // spins in a row that ended in a park
 
-	// The ledger that lets spins run to spinLong (see spinPays): the time
-	// waited in this window (spins, and parks up to spinLong), the bytes
-	// the calls moved in it, and the last window's verdict.
+	// The ledger that lets a reader's spins run to spinLong (see
+	// spinPays): whether this spinner may (reader), the time waited in
+	// this window (spins, and parks up to spinLong), the bytes the calls
+	// moved in it, and the last window's verdict.
+	reader bool
 	waited time.Duration
 	moved  int64
 	long   bool
@@ -389,22 +391,35 @@ const (
 	// first without the second.
 	spinShortPark = 250 * time.Microsecond
 
-	// spinLong is the most a call retries, and spinLongShortPark the
-	// longest park a spin might have spared, while waiting has paid: while
-	// the calls moved at least spinPays bytes for each microsecond they
+	// spinLong is the most a reader's call retries (the side of a
+	// transfer that reads a pipe), and spinLongShortPark the longest park
+	// such a spin might have spared, while waiting has paid: while the
+	// reader's calls moved at least spinPays bytes for each microsecond it
 	// waited (spinning, or parked up to spinLong) over the last spinWindow
-	// of waiting. A writer of fresh pages stops for as long as the kernel
-	// takes to zero a 2 MiB run (150-250 µs on a 2-core VM), and a reader
-	// parked through each stop paid a wake-up through the poller on both
-	// sides; such a reader moved 4-17 bytes for each nanosecond it waited.
-	// A reader taking a page every 100 µs lets its writer move 40 bytes a
-	// microsecond, and a writer giving 64 KiB every 100 µs lets Copy move
-	// 650: both far below spinPays, so they keep spinMax and the halving
-	// that follows failed spins (TestCopyOfPacedWriterDoesNotSpin: with
-	// every spin allowed spinLong, the second used 2-3.5 times the CPU time
-	// of Read). A window of 2 ms of waiting is ten spins of spinLong, and
-	// a verdict that waiting no longer pays takes the budget back to
-	// spinMax at once.
+	// of waiting. The bytes are all its calls moved, waited for or not. A
+	// writer of fresh pages stops for as long as the kernel takes to zero a
+	// 2 MiB run (150-250 µs on a 2-core VM), and a reader parked through
+	// each stop paid a wake-up through the poller on both sides; such a
+	// reader moved 2.4-17 bytes for each nanosecond it waited. A writer
+	// giving 4 or 64 KiB every 100 µs lets Copy move 0.04 or 0.65, below
+	// spinPays, so it keeps spinMax and the halving that follows failed
+	// spins (TestCopyOfPacedWriterDoesNotSpin: with every spin allowed
+	// spinLong, Copy used 2-3.5 times the CPU time of Read). Above it,
+	// Copy still used less CPU time than Read, which copies every byte and
+	// parks as often (256 KiB and 1 MiB every 100 µs: 115-183 ms against
+	// 234-459 ms).
+	//
+	// A writer's spins stay within spinMax: the reader it waits for may
+	// sleep between reads, and a reader process taking 256 KiB of a 512
+	// KiB pipe every 20 µs of sleep gave its writer 2.5 bytes a nanosecond,
+	// over spinPays, while each long spin lasted through the reader's
+	// whole sleep: Commit used 1.6-2.4 times the CPU time of Write, moving
+	// 5-25% more (TestCommitOfBurstyReaderDoesNotSpin). A Write there costs
+	// 0.2-0.25 ns a byte, a spin that lasts through all the waiting at 2.5
+	// bytes a nanosecond 0.4.
+	//
+	// A window of 2 ms of waiting is ten spins of spinLong, and a verdict
+	// that waiting no longer pays takes the budget back to spinMax at once.
 	spinLong          = 200 * time.Microsecond
 	spinLongShortPark = spinLong + spinShortPark - spinMax
 	spinPays          = 2048                 // bytes moved per µs waited: 2 GB/s
@@ -494,6 +509,9 @@ func (sp *spinner) add(n int) {
 // wait records time spent waiting, and at the end of each spinWindow of
 // it decides whether spins may run to spinLong in the next.
 func (sp *spinner) wait(d time.Duration) {
+	if !sp.reader {
+		return
+	}
 	if sp.waited += d; sp.waited < spinWindow {
 		return
 	}
