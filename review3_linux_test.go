@@ -177,27 +177,29 @@ func TestSpinWithOneP(t *testing.T) {
 }
 
 func init() {
-	helpers["paced-reader"] = func() int { return helperPaced(false) }
-	helpers["paced-writer"] = func() int { return helperPaced(true) }
+	helpers["paced-reader"] = func() int { return helperPaced("read") }
+	helpers["paced-writer"] = func() int { return helperPaced("write") }
+	helpers["paced-vmsplicer"] = func() int { return helperPaced("vmsplice") }
 }
 
-// helperPaced reads (paced-reader) or writes (paced-writer, blocking)
+// helperPaced reads (paced-reader), writes (paced-writer, blocking) or
+// vmsplices (paced-vmsplicer, blocking, the same buffer each time)
 // descriptor 3 in chunks of PACED_CHUNK bytes, sleeping PACED_EVERY before
 // each chunk (nanosleep, which is precise and uses no CPU, where time.Sleep
 // lasts about a millisecond), until EOF or a failed write.
-func helperPaced(write bool) int {
+func helperPaced(mode string) int {
 	chunk, _ := strconv.Atoi(os.Getenv("PACED_CHUNK"))
 	every, _ := time.ParseDuration(os.Getenv("PACED_EVERY"))
 	buf := make([]byte, max(chunk, 1))
 	ts := unix.NsecToTimespec(int64(every))
-	if write {
+	if mode != "read" {
 		if err := unix.SetNonblock(3, false); err != nil {
 			return 1
 		}
 	}
 	for {
 		_ = unix.Nanosleep(&ts, nil)
-		if !write {
+		if mode == "read" {
 			n, err := unix.Read(3, buf)
 			if n <= 0 && err != unix.EINTR && err != unix.EAGAIN {
 				return 0
@@ -205,8 +207,14 @@ func helperPaced(write bool) int {
 			continue
 		}
 		for b := buf; len(b) > 0; {
-			n, err := unix.Write(3, b)
-			if err != nil && err != unix.EINTR {
+			var n int
+			var err error
+			if mode == "vmsplice" {
+				n, err = unix.Vmsplice(3, []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}, 0)
+			} else {
+				n, err = unix.Write(3, b)
+			}
+			if err != nil && err != unix.EINTR || err == nil && n <= 0 {
 				return 0
 			}
 			b = b[max(n, 0):]
@@ -215,7 +223,7 @@ func helperPaced(write bool) int {
 }
 
 // startPaced makes a nonblocking pipe of pipeSize bytes and starts the
-// helper role (paced-reader or paced-writer) on one end of it, as
+// helper role (paced-reader, paced-writer or paced-vmsplicer) on one end of it, as
 // descriptor 3, to move chunk bytes every interval; it returns the other
 // end. The caller closes that end and then waits for cmd.
 func startPaced(t *testing.T, role string, pipeSize, chunk int, every time.Duration) (*os.File, *exec.Cmd) {
@@ -225,7 +233,7 @@ func startPaced(t *testing.T, role string, pipeSize, chunk int, every time.Durat
 		t.Fatal(err)
 	}
 	theirs, ours := r, w
-	if role == "paced-writer" {
+	if role != "paced-reader" {
 		theirs, ours = w, r
 	}
 	cmd := helperCmd(t, role)

@@ -75,3 +75,29 @@ func TestSpinnerParkCountsAsWaiting(t *testing.T) {
 		t.Errorf("a window that moved 2 bytes a ns with one long park in it turned long spins off")
 	}
 }
+
+// TestSpinnerLongOnlyForPipeReaders: only the side that reads a pipe into
+// a steady destination keeps the ledger; a pipe's writer and a socket's
+// reader keep spinMax.
+func TestSpinnerLongOnlyForPipeReaders(t *testing.T) {
+	splice := func(dfd, sfd int) (int, error) { return 0, nil }
+	for _, c := range []struct {
+		name     string
+		dst, src kind
+		reader   bool
+	}{
+		{"pipe to file", kindFile, kindPipe, true},
+		{"TCP to file", kindFile, kindTCP, false},
+		{"Unix socket to file", kindFile, kindUnix, false},
+		{"file to pipe", kindPipe, kindFile, false},
+	} {
+		dst, src := &fdConn{kind: c.dst}, &fdConn{kind: c.src}
+		tr := newTransferer("splice", dst, src, 0, splice)
+		if tr.side == nil {
+			t.Fatalf("%s: no side waits", c.name)
+		}
+		if got := tr.side.spin.reader; got != c.reader {
+			t.Errorf("%s: the waiting side keeps a ledger: %v, want %v", c.name, got, c.reader)
+		}
+	}
+}

@@ -14,11 +14,12 @@ import (
 )
 
 // pacedReaderCPU reads, for d, a pipe of pipeSize bytes that another process
-// fills with chunk bytes every interval, with Copy into /dev/null or, if
-// !withCopy, with Read, and returns the CPU time this process used meanwhile.
-func pacedReaderCPU(t *testing.T, withCopy bool, pipeSize, chunk int, every, d time.Duration) time.Duration {
+// (role: paced-writer or paced-vmsplicer) fills with chunk bytes every
+// interval, with Copy into /dev/null or, if !withCopy, with Read, and
+// returns the CPU time this process used meanwhile.
+func pacedReaderCPU(t *testing.T, role string, withCopy bool, pipeSize, chunk int, every, d time.Duration) time.Duration {
 	t.Helper()
-	r, cmd := startPaced(t, "paced-writer", pipeSize, chunk, every)
+	r, cmd := startPaced(t, role, pipeSize, chunk, every)
 	defer cmd.Wait()
 	defer r.Close()
 	null := devNull(t)
@@ -47,26 +48,39 @@ func pacedReaderCPU(t *testing.T, withCopy bool, pipeSize, chunk int, every, d t
 }
 
 // TestCopyOfPacedWriterDoesNotSpin: Copy reads a pipe that another process
-// fills a little at a time, slower than spinning pays (spinPays, 2 bytes
-// moved for each nanosecond waited): 4, 64 and 128 KiB every 100 µs (0.04,
-// 0.65 and 1.3 bytes a nanosecond). Spins that ran to spinLong there would succeed at every chunk and
-// keep the reader spinning between them; Copy must use no more CPU than
-// reading the pipe with Read.
+// fills in bursts, and must use no more CPU than reading it with Read.
+// Writes of 4 and 64 KiB every 100 µs move 0.04 and 0.65 bytes for each
+// nanosecond the reader waits, far below spinPays; when every spin could
+// run to spinLong, each of them succeeded at the next chunk and Copy spun
+// through every pause. 256 KiB and 1 MiB every 100 µs are near and above
+// it. A writer that vmsplices 320 KiB after each 30 µs of sleep moves more
+// than 3 bytes a nanosecond without copying them: with spinPays at 2, long
+// spins stayed on and covered nearly all the waiting, and Copy used
+// 1.26-1.83 times the CPU of Read (3 times that of 50 µs spins).
 func TestCopyOfPacedWriterDoesNotSpin(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("one CPU: nothing spins")
 	}
-	const every = 100 * time.Microsecond
-	for _, chunk := range []int{4 << 10, 64 << 10, 256 << 10, 1 << 20} {
-		t.Run(fmt.Sprintf("chunk=%dKiB", chunk>>10), func(t *testing.T) {
+	for _, c := range []struct {
+		role  string
+		chunk int
+		every time.Duration
+	}{
+		{"paced-writer", 4 << 10, 100 * time.Microsecond},
+		{"paced-writer", 64 << 10, 100 * time.Microsecond},
+		{"paced-writer", 256 << 10, 100 * time.Microsecond},
+		{"paced-writer", 1 << 20, 100 * time.Microsecond},
+		{"paced-vmsplicer", 320 << 10, 30 * time.Microsecond},
+	} {
+		t.Run(fmt.Sprintf("%s/chunk=%dKiB/every=%v", c.role, c.chunk>>10, c.every), func(t *testing.T) {
 			run := func(withCopy bool) func() time.Duration {
 				return func() time.Duration {
-					used := pacedReaderCPU(t, withCopy, 1<<20, chunk, every, 500*time.Millisecond)
-					t.Logf("writer giving %d KiB every %v: Copy %v used %v of CPU", chunk>>10, every, withCopy, used)
+					used := pacedReaderCPU(t, c.role, withCopy, 1<<20, c.chunk, c.every, 500*time.Millisecond)
+					t.Logf("%s giving %d KiB every %v: Copy %v used %v of CPU", c.role, c.chunk>>10, c.every, withCopy, used)
 					return used
 				}
 			}
-			noMoreCPUThan(t, fmt.Sprintf("a writer that gives %d KiB every %v", chunk>>10, every), "Read", "Copy", 3, run(false), run(true))
+			noMoreCPUThan(t, fmt.Sprintf("%s giving %d KiB every %v", c.role, c.chunk>>10, c.every), "Read", "Copy", 3, run(false), run(true))
 		})
 	}
 }

@@ -56,8 +56,8 @@ func newTransferer(op string, dst, src *fdConn, flags int, call func(dfd, sfd in
 	}
 	if t.side != nil {
 		t.events = eventsOf(t.side, src)
-		// Only a reader's spins may run long (see spinLong).
-		t.side.spin.reader = t.side == src
+		// Only the spins of a pipe's reader may run long (see spinLong).
+		t.side.spin.reader = t.side == src && src.kind == kindPipe
 	}
 	t.pair = newPairCall(op, dst, src, call)
 	t.spinTry = func() bool {

@@ -391,38 +391,44 @@ const (
 	// first without the second.
 	spinShortPark = 250 * time.Microsecond
 
-	// spinLong is the most a reader's call retries (the side of a
-	// transfer that reads a pipe), and spinLongShortPark the longest park
-	// such a spin might have spared, while waiting has paid: while the
-	// reader's calls moved at least spinPays bytes for each microsecond it
-	// waited (spinning, or parked up to spinLong) over the last spinWindow
-	// of waiting. The bytes are all its calls moved, waited for or not. A
-	// writer of fresh pages stops for as long as the kernel takes to zero a
-	// 2 MiB run (150-250 µs on a 2-core VM), and a reader parked through
-	// each stop paid a wake-up through the poller on both sides; such a
-	// reader moved 2.4-17 bytes for each nanosecond it waited. A writer
-	// giving 4 or 64 KiB every 100 µs lets Copy move 0.04 or 0.65, below
-	// spinPays, so it keeps spinMax and the halving that follows failed
-	// spins (TestCopyOfPacedWriterDoesNotSpin: with every spin allowed
-	// spinLong, Copy used 2-3.5 times the CPU time of Read). Above it,
-	// Copy still used less CPU time than Read, which copies every byte and
-	// parks as often (256 KiB and 1 MiB every 100 µs: 115-183 ms against
-	// 234-459 ms).
+	// spinLong is the most a pipe reader's call retries (the side of a
+	// transfer that reads a pipe into a destination that is always
+	// ready), and spinLongShortPark the longest park such a spin might
+	// have spared, while waiting has paid: while the reader's calls moved
+	// at least spinPays bytes for each microsecond it waited (spinning, or
+	// parked up to spinLong) over the last spinWindow of waiting. The
+	// bytes are all its calls moved, waited for or not. A writer of fresh
+	// pages stops for as long as the kernel takes to zero a 2 MiB run
+	// (150-250 µs on a 2-core VM), and a reader parked through each stop
+	// paid a wake-up through the poller on both sides; such a reader moved
+	// 2.4-17 bytes for each nanosecond it waited.
+	//
+	// A spin that lasts through all the waiting costs the reader 1/spinPays
+	// ns a byte: 0.25 at 4 bytes a nanosecond, about what a Read's copy of
+	// each byte costs (0.2-0.25 ns here). At 2, a process vmsplicing 320
+	// KiB after each 30 µs of sleep (3 bytes a nanosecond, and no copy on
+	// its side) kept long spins on, and Copy used 1.2-1.8 times the CPU time
+	// of Read, three times what it used with spins of spinMax; at 4 it used
+	// less than Read (TestCopyOfPacedWriterDoesNotSpin). Writes of 4 or 64
+	// KiB every 100 µs let Copy move 0.04 or 0.65 bytes a nanosecond; with
+	// every spin allowed spinLong, Copy used 2-3.5 times the CPU time of
+	// Read there.
 	//
 	// A writer's spins stay within spinMax: the reader it waits for may
 	// sleep between reads, and a reader process taking 256 KiB of a 512
-	// KiB pipe every 20 µs of sleep gave its writer 2.5 bytes a nanosecond,
-	// over spinPays, while each long spin lasted through the reader's
-	// whole sleep: Commit used 1.6-2.4 times the CPU time of Write, moving
-	// 5-25% more (TestCommitOfBurstyReaderDoesNotSpin). A Write there costs
-	// 0.2-0.25 ns a byte, a spin that lasts through all the waiting at 2.5
-	// bytes a nanosecond 0.4.
+	// KiB pipe every 20 µs of sleep gave its writer 2.5 bytes a nanosecond
+	// while each long spin lasted through the reader's whole sleep: Commit
+	// used 1.6-2.4 times the CPU time of Write, moving 5-25% more
+	// (TestCommitOfBurstyReaderDoesNotSpin). A socket's reader keeps
+	// spinMax too: nothing here measured what its spins cost.
 	//
 	// A window of 2 ms of waiting is ten spins of spinLong, and a verdict
 	// that waiting no longer pays takes the budget back to spinMax at once.
+	// A deadline that passes during a spin ends the call when the spin
+	// does: up to spinLong late.
 	spinLong          = 200 * time.Microsecond
 	spinLongShortPark = spinLong + spinShortPark - spinMax
-	spinPays          = 2048                 // bytes moved per µs waited: 2 GB/s
+	spinPays          = 4096                 // bytes moved per µs waited: 4 GB/s
 	spinWindow        = 2 * time.Millisecond // of waiting, between verdicts
 )
 
