@@ -210,7 +210,9 @@ func helperPaced(mode string) int {
 			var n int
 			var err error
 			if mode == "vmsplice" {
-				n, err = unix.Vmsplice(3, []unix.Iovec{{Base: &b[0], Len: uint64(len(b))}}, 0)
+				iov := unix.Iovec{Base: &b[0]}
+				iov.SetLen(len(b))
+				n, err = unix.Vmsplice(3, []unix.Iovec{iov}, 0)
 			} else {
 				n, err = unix.Write(3, b)
 			}
