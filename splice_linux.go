@@ -311,7 +311,6 @@ func newVmspliceTry(s *fdConn) *vmspliceTry {
 	}
 	t.call = func() bool {
 		t.n, t.errno = ignoringEINTR(t.once)
-		s.spin.add(t.n)
 		return t.errno == unix.EAGAIN
 	}
 	t.await = func(fd int) bool {

@@ -505,7 +505,8 @@ func (sp *spinner) limits() (most, shortPark time.Duration) {
 	return spinMax, spinShortPark
 }
 
-// add records n bytes moved by a call.
+// add records n bytes moved by a reader's call (a writer's spins never
+// run long, and its calls are not counted).
 func (sp *spinner) add(n int) {
 	if n > 0 {
 		sp.moved += int64(n)
