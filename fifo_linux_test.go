@@ -575,7 +575,9 @@ func helperFIFONoInotify() int {
 	for waitingCount("pipe.OpenFIFO(") < 1 {
 		time.Sleep(time.Millisecond)
 	}
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// The count includes a goroutine still in mkfifo(2) or open(2), so the
+	// FIFO may not exist yet (ENOENT) or have no reader yet (ENXIO).
+	fd, err := openWhenReady(path, unix.O_WRONLY, unix.ENOENT, unix.ENXIO)
 	if err != nil {
 		fmt.Println(err)
 		return 1
@@ -599,7 +601,7 @@ func helperFIFONoInotify() int {
 	for waitingCount("pipe.OpenFIFO(") < 1 {
 		time.Sleep(time.Millisecond)
 	}
-	rfd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	rfd, err := openWhenReady(path, unix.O_RDONLY, unix.ENOENT)
 	if err != nil {
 		fmt.Println(err)
 		return 1
@@ -612,6 +614,20 @@ func helperFIFONoInotify() int {
 	}
 	fmt.Printf("the writer connected %v after the reader\n", time.Since(start))
 	return 0
+}
+
+// openWhenReady opens path without blocking, trying again for up to 10s
+// while open(2) fails with one of the errors in notYet.
+func openWhenReady(path string, mode int, notYet ...unix.Errno) (int, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fd, err := unix.Open(path, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		var errno unix.Errno
+		if !errors.As(err, &errno) || !slices.Contains(notYet, errno) || time.Now().After(deadline) {
+			return fd, err
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestOpenFIFOPathNowNamesAnother replaces what a path names while opens
