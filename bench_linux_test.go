@@ -1,7 +1,6 @@
 package pipe_test
 
 import (
-	"io"
 	"os"
 	"testing"
 
@@ -23,7 +22,8 @@ func drain(b *testing.B, r *os.File) func() int64 {
 
 // BenchmarkVmsplice moves chunks from a writer goroutine to a reader goroutine
 // through a 1 MiB pipe: Vmsplice in and Splice out to /dev/null, against Write
-// in and Read out.
+// in and Read out with a buffer of the chunk's size (B/read is the mean a
+// read returned).
 func BenchmarkVmsplice(b *testing.B) {
 	for _, size := range []int{64 << 10, 256 << 10, 1 << 20} {
 		for _, method := range []string{"vmsplice+splice", "write+read"} {
@@ -36,12 +36,14 @@ func BenchmarkVmsplice(b *testing.B) {
 				touch(buf, 1) // untouched pages would all be the shared zero page
 				b.SetBytes(int64(size))
 				var got func() int64
+				var reads int64
 				if method == "vmsplice+splice" {
 					got = drain(b, r)
 				} else {
 					done := make(chan int64, 1)
 					go func() {
-						n, _ := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, make([]byte, size))
+						n, k, _ := readWith(r, make([]byte, size))
+						reads = k
 						done <- n
 					}()
 					got = func() int64 { return <-done }
@@ -61,8 +63,14 @@ func BenchmarkVmsplice(b *testing.B) {
 					}
 				}
 				w.Close()
-				if n := got(); n != int64(b.N)*int64(size) {
+				n := got()
+				if n != int64(b.N)*int64(size) {
 					b.Fatalf("reader got %d bytes; want %d", n, int64(b.N)*int64(size))
+				}
+				if reads > 0 {
+					// The reads' mean size, up to the chunk's: what the
+					// row's reader really asked of read(2).
+					b.ReportMetric(float64(n)/float64(reads), "B/read")
 				}
 			})
 		}

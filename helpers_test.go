@@ -179,6 +179,26 @@ func collect(t testing.TB, r io.Reader) func() []byte {
 	}
 }
 
+// readWith reads r to EOF with buf, each Read asking for all of buf, and
+// returns the bytes read and how many reads returned data. Not
+// io.CopyBuffer(io.Discard, r, buf): io.Discard's ReadFrom reads 8 KiB at
+// a time whatever buf is.
+func readWith(r io.Reader, buf []byte) (n, reads int64, err error) {
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			reads++
+		}
+		if err == io.EOF {
+			return n, reads, nil
+		}
+		if err != nil {
+			return n, reads, err
+		}
+	}
+}
+
 // drainForever reads r, 128 KiB at a time, from a goroutine until r is
 // closed, which happens when the test ends.
 func drainForever(t testing.TB, r io.ReadCloser) {
