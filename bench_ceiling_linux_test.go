@@ -1,0 +1,103 @@
+package pipe_test
+
+import (
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkSyscallCeiling is the package's reuse rows without the package:
+// a goroutine refills two buffers in place (a byte in every 4 KiB page) and
+// vmsplices each into a pipe of its size, retrying EAGAIN in a busy loop,
+// while another splices the pipe to /dev/null the same way, as C's
+// `pipebench -m vmsplice -T -W -n` does with threads. way=syscall makes each
+// call as the standard library does (syscall.Syscall6: the runtime is told
+// that the thread is in the kernel, and may hand its P to another thread);
+// way=rawsyscall with syscall.RawSyscall6, which tells it nothing. Neither
+// is what the package does; the two bound what a Go program that makes
+// system calls the runtime's way can reach here.
+func BenchmarkSyscallCeiling(b *testing.B) {
+	for _, size := range []int{64 << 10, 1 << 20} {
+		for _, way := range []string{"syscall", "rawsyscall"} {
+			b.Run("way="+way+"/buf="+sizeName(size), func(b *testing.B) {
+				call := syscall.Syscall6
+				if way == "rawsyscall" {
+					call = syscall.RawSyscall6
+				}
+				var p [2]int
+				if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+					b.Fatal(err)
+				}
+				defer unix.Close(p[0])
+				defer unix.Close(p[1])
+				if _, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, size); err != nil {
+					b.Skip(err)
+				}
+				null := devNull(b)
+				nullFD := fdOf(b, null)
+				// Two buffers in separate 2 MiB runs, advised for huge
+				// pages as VmspliceWriter's are.
+				mem, err := unix.Mmap(-1, 0, 6<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer unix.Munmap(mem)
+				off := int(-uintptr(unsafe.Pointer(&mem[0])) & (2<<20 - 1))
+				_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
+				bufs := [2][]byte{mem[off : off+size], mem[off+2<<20 : off+2<<20+size]}
+
+				var stop atomic.Bool
+				got := make(chan int64, 1)
+				go func() {
+					var n int64
+					for {
+						m, _, errno := call(unix.SYS_SPLICE, uintptr(p[0]), 0, uintptr(nullFD), 0, uintptr(size), unix.SPLICE_F_NONBLOCK)
+						switch {
+						case errno == 0:
+							n += int64(m)
+						case errno == unix.EINTR:
+						case errno != unix.EAGAIN || stop.Load():
+							got <- n
+							return
+						}
+					}
+				}()
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := range b.N {
+					buf := bufs[i%2]
+					touch(buf, byte(i))
+					for done := 0; done < size; {
+						iov := unix.Iovec{Base: &buf[done]}
+						iov.SetLen(size - done)
+						m, _, errno := call(unix.SYS_VMSPLICE, uintptr(p[1]), uintptr(unsafe.Pointer(&iov)), 1, 0, 0, 0)
+						switch {
+						case errno == 0:
+							done += int(m)
+						case errno != unix.EAGAIN && errno != unix.EINTR:
+							b.Fatal(errno)
+						}
+					}
+				}
+				// Wait for the reader to empty the pipe, then stop it.
+				for {
+					n, err := unix.IoctlGetInt(p[0], unix.TIOCINQ)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if n == 0 {
+						break
+					}
+				}
+				b.StopTimer()
+				stop.Store(true)
+				if n := <-got; n != int64(b.N)*int64(size) {
+					b.Fatalf("reader got %d bytes; want %d", n, int64(b.N)*int64(size))
+				}
+			})
+		}
+	}
+}
