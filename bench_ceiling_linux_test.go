@@ -1,6 +1,7 @@
 package pipe_test
 
 import (
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -11,22 +12,25 @@ import (
 
 // BenchmarkSyscallCeiling is the package's reuse rows without the package:
 // a goroutine refills two buffers in place (a byte in every 4 KiB page) and
-// vmsplices each into a pipe of its size, retrying EAGAIN in a busy loop,
-// while another splices the pipe to /dev/null the same way, as C's
-// `pipebench -m vmsplice -T -W -n` does with threads. way=syscall makes each
-// call as the standard library does (syscall.Syscall6: the runtime is told
-// that the thread is in the kernel, and may hand its P to another thread);
-// way=rawsyscall with syscall.RawSyscall6, which tells it nothing. Neither
-// is what the package does; the two bound what a Go program that makes
-// system calls the runtime's way can reach here.
+// vmsplices each into a pipe of its size, SPLICE_F_NONBLOCK, retrying
+// EAGAIN in a busy loop, while another splices the pipe to /dev/null the
+// same way, as C's `pipebench -m vmsplice -T -W -n` does with threads.
+// way=syscall makes each call as the standard library does
+// (syscall.Syscall6: the runtime is told that the thread is in the kernel,
+// and may hand its P to another thread); way=rawsyscall with
+// syscall.RawSyscall6, which tells it nothing. Neither is what the package
+// does: they measure what such a loop reaches here when it makes its calls
+// the runtime's way, and when it does not. Both goroutines spin, so it
+// needs two Ps.
 func BenchmarkSyscallCeiling(b *testing.B) {
 	for _, size := range []int{64 << 10, 1 << 20} {
 		for _, way := range []string{"syscall", "rawsyscall"} {
 			b.Run("way="+way+"/buf="+sizeName(size), func(b *testing.B) {
-				call := syscall.Syscall6
-				if way == "rawsyscall" {
-					call = syscall.RawSyscall6
+				// -cpu sets GOMAXPROCS for each sub-benchmark.
+				if runtime.GOMAXPROCS(0) < 2 {
+					b.Skip("GOMAXPROCS=1: two goroutines that spin need two Ps")
 				}
+				raw := way == "rawsyscall"
 				var p [2]int
 				if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 					b.Fatal(err)
@@ -36,10 +40,10 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 				if _, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, size); err != nil {
 					b.Skip(err)
 				}
-				null := devNull(b)
-				nullFD := fdOf(b, null)
+				nullFD := fdOf(b, devNull(b))
 				// Two buffers in separate 2 MiB runs, advised for huge
-				// pages as VmspliceWriter's are.
+				// pages as VmspliceWriter's are, and faulted in before
+				// the clock starts, as C's are.
 				mem, err := unix.Mmap(-1, 0, 6<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 				if err != nil {
 					b.Fatal(err)
@@ -48,13 +52,22 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 				off := int(-uintptr(unsafe.Pointer(&mem[0])) & (2<<20 - 1))
 				_ = unix.Madvise(mem, unix.MADV_HUGEPAGE)
 				bufs := [2][]byte{mem[off : off+size], mem[off+2<<20 : off+2<<20+size]}
+				touch(bufs[0], 1)
+				touch(bufs[1], 1)
 
-				var stop atomic.Bool
+				var stop, gone atomic.Bool
 				got := make(chan int64, 1)
 				go func() {
+					defer gone.Store(true)
 					var n int64
 					for {
-						m, _, errno := call(unix.SYS_SPLICE, uintptr(p[0]), 0, uintptr(nullFD), 0, uintptr(size), unix.SPLICE_F_NONBLOCK)
+						var m uintptr
+						var errno syscall.Errno
+						if raw {
+							m, _, errno = syscall.RawSyscall6(unix.SYS_SPLICE, uintptr(p[0]), 0, uintptr(nullFD), 0, uintptr(size), unix.SPLICE_F_NONBLOCK)
+						} else {
+							m, _, errno = syscall.Syscall6(unix.SYS_SPLICE, uintptr(p[0]), 0, uintptr(nullFD), 0, uintptr(size), unix.SPLICE_F_NONBLOCK)
+						}
 						switch {
 						case errno == 0:
 							n += int64(m)
@@ -71,9 +84,18 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 					buf := bufs[i%2]
 					touch(buf, byte(i))
 					for done := 0; done < size; {
+						if gone.Load() {
+							b.Fatalf("the reader stopped after %d bytes", <-got)
+						}
 						iov := unix.Iovec{Base: &buf[done]}
 						iov.SetLen(size - done)
-						m, _, errno := call(unix.SYS_VMSPLICE, uintptr(p[1]), uintptr(unsafe.Pointer(&iov)), 1, 0, 0, 0)
+						var m uintptr
+						var errno syscall.Errno
+						if raw {
+							m, _, errno = syscall.RawSyscall6(unix.SYS_VMSPLICE, uintptr(p[1]), uintptr(unsafe.Pointer(&iov)), 1, unix.SPLICE_F_NONBLOCK, 0, 0)
+						} else {
+							m, _, errno = syscall.Syscall6(unix.SYS_VMSPLICE, uintptr(p[1]), uintptr(unsafe.Pointer(&iov)), 1, unix.SPLICE_F_NONBLOCK, 0, 0)
+						}
 						switch {
 						case errno == 0:
 							done += int(m)
@@ -88,7 +110,7 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if n == 0 {
+					if n == 0 || gone.Load() {
 						break
 					}
 				}

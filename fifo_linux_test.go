@@ -25,7 +25,8 @@ func TestOpenFIFOReaderCameAndWent(t *testing.T) {
 	path := newFIFO(t)
 	c := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
 	waitFIFOWaits(t, 1)
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// The count includes a reader still in its open(2): ENXIO until done.
+	fd, err := openWhenReady(path, unix.O_WRONLY, nil, unix.ENXIO)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,12 +573,12 @@ func helperFIFONoInotify() int {
 		}
 		done <- err
 	}()
-	for waitingCount("pipe.OpenFIFO(") < 1 {
-		time.Sleep(time.Millisecond)
+	if !awaitWaiting(done) {
+		return 1
 	}
 	// The count includes a goroutine still in mkfifo(2) or open(2), so the
 	// FIFO may not exist yet (ENOENT) or have no reader yet (ENXIO).
-	fd, err := openWhenReady(path, unix.O_WRONLY, unix.ENOENT, unix.ENXIO)
+	fd, err := openWhenReady(path, unix.O_WRONLY, done, unix.ENOENT, unix.ENXIO)
 	if err != nil {
 		fmt.Println(err)
 		return 1
@@ -598,10 +599,10 @@ func helperFIFONoInotify() int {
 		}
 		done <- err
 	}()
-	for waitingCount("pipe.OpenFIFO(") < 1 {
-		time.Sleep(time.Millisecond)
+	if !awaitWaiting(done) {
+		return 1
 	}
-	rfd, err := openWhenReady(path, unix.O_RDONLY, unix.ENOENT)
+	rfd, err := openWhenReady(path, unix.O_RDONLY, done, unix.ENOENT)
 	if err != nil {
 		fmt.Println(err)
 		return 1
@@ -616,15 +617,36 @@ func helperFIFONoInotify() int {
 	return 0
 }
 
+// awaitWaiting waits up to 10s for a goroutine in pipe.OpenFIFO to wait,
+// and reports whether one did; it says why not, and stops early if the
+// OpenFIFO has returned already (its result is in done).
+func awaitWaiting(done chan error) bool {
+	for deadline := time.Now().Add(10 * time.Second); waitingCount("pipe.OpenFIFO(") < 1; time.Sleep(time.Millisecond) {
+		if len(done) > 0 {
+			fmt.Println("OpenFIFO returned before waiting:", <-done)
+			return false
+		}
+		if time.Now().After(deadline) {
+			fmt.Println("no OpenFIFO waiting after 10s")
+			return false
+		}
+	}
+	return true
+}
+
 // openWhenReady opens path without blocking, trying again for up to 10s
-// while open(2) fails with one of the errors in notYet.
-func openWhenReady(path string, mode int, notYet ...unix.Errno) (int, error) {
+// while open(2) fails with one of the errors in notYet, and the OpenFIFO
+// whose result goes to done (if not nil) has not returned.
+func openWhenReady(path string, mode int, done chan error, notYet ...unix.Errno) (int, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		fd, err := unix.Open(path, mode|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		var errno unix.Errno
 		if !errors.As(err, &errno) || !slices.Contains(notYet, errno) || time.Now().After(deadline) {
 			return fd, err
+		}
+		if done != nil && len(done) > 0 {
+			return -1, fmt.Errorf("%w, and OpenFIFO returned: %v", err, <-done)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -645,7 +667,7 @@ func TestOpenFIFOPathNowNamesAnother(t *testing.T) {
 		}
 		b := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
 		waitFIFOWaits(t, 2)
-		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		fd, err := openWhenReady(path, unix.O_WRONLY, nil, unix.ENXIO)
 		if err != nil {
 			t.Fatal(err)
 		}

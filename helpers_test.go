@@ -184,6 +184,9 @@ func collect(t testing.TB, r io.Reader) func() []byte {
 // io.CopyBuffer(io.Discard, r, buf): io.Discard's ReadFrom reads 8 KiB at
 // a time whatever buf is.
 func readWith(r io.Reader, buf []byte) (n, reads int64, err error) {
+	if len(buf) == 0 {
+		return 0, 0, errors.New("readWith: empty buffer")
+	}
 	for {
 		m, err := r.Read(buf)
 		if m > 0 {

@@ -148,8 +148,9 @@ func TestSpinWithOneP(t *testing.T) {
 	t.Run("Copy", func(t *testing.T) {
 		// Write into a pipe drained by Copy (splice to /dev/null) and by
 		// read(2) of the same size: Copy must not fall far behind (its
-		// spin would hold the P the writer needs). With read(2) asking
-		// for the whole buffer, Copy drained 0.92-0.99 of it.
+		// spin would hold the P the writer needs). Single rounds of
+		// Copy drained 0.83-0.99 of what read(2) did (0.76-1.2 under
+		// -race, two of 28 below 0.8).
 		measure := func(drain func(r *os.File) (int64, error)) float64 {
 			r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
 			got := make(chan int64, 1)
@@ -165,13 +166,17 @@ func TestSpinWithOneP(t *testing.T) {
 			w.Close()
 			return float64(<-got) / elapsed.Seconds()
 		}
-		read := measure(func(r *os.File) (int64, error) {
-			n, _, err := readWith(r, make([]byte, size))
-			return n, err
-		})
 		null := devNull(t)
-		spliced := measure(func(r *os.File) (int64, error) { return pipe.Copy(null, r) })
-		t.Logf("GOMAXPROCS=1: drained by read %.2f GB/s, by Copy %.2f GB/s", read/1e9, spliced/1e9)
+		// The best of three interleaved rounds each, as for Commit.
+		var read, spliced float64
+		for range 3 {
+			read = max(read, measure(func(r *os.File) (int64, error) {
+				n, _, err := readWith(r, make([]byte, size))
+				return n, err
+			}))
+			spliced = max(spliced, measure(func(r *os.File) (int64, error) { return pipe.Copy(null, r) }))
+		}
+		t.Logf("GOMAXPROCS=1: drained by read %.2f GB/s, by Copy %.2f GB/s (best of 3)", read/1e9, spliced/1e9)
 		if spliced < 0.8*read {
 			t.Errorf("GOMAXPROCS=1: Copy drained %.2f GB/s, read(2) %.2f: the spin holds the P the writer needs", spliced/1e9, read/1e9)
 		}
