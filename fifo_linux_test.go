@@ -645,7 +645,7 @@ func openWhenReady(path string, mode int, done chan error, notYet ...unix.Errno)
 		if !errors.As(err, &errno) || !slices.Contains(notYet, errno) || time.Now().After(deadline) {
 			return fd, err
 		}
-		if done != nil && len(done) > 0 {
+		if len(done) > 0 {
 			return -1, fmt.Errorf("%w, and OpenFIFO returned: %v", err, <-done)
 		}
 		time.Sleep(time.Millisecond)
