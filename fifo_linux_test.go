@@ -25,7 +25,8 @@ func TestOpenFIFOReaderCameAndWent(t *testing.T) {
 	path := newFIFO(t)
 	c := goOpenFIFO(t, t.Context(), path, os.O_RDONLY)
 	waitFIFOWaits(t, 1)
-	// The count includes a reader still in its open(2): ENXIO until done.
+	// The count includes a reader still in its open(2): ENXIO until that
+	// open is done.
 	fd, err := openWhenReady(path, unix.O_WRONLY, nil, unix.ENXIO)
 	if err != nil {
 		t.Fatal(err)
