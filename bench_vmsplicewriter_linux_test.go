@@ -125,6 +125,41 @@ func BenchmarkVmspliceWriterSizes(b *testing.B) {
 	}
 }
 
+// BenchmarkVmspliceWriterReuseSizes runs reuse against w.Write with buffers
+// of two, three and four pages, where a writer with reuse stops copying
+// and starts mapping (from 12 KiB; without reuse from 16 KiB).
+func BenchmarkVmspliceWriterReuseSizes(b *testing.B) {
+	for _, pipeSize := range []int{64 << 10, 1 << 20} {
+		for _, size := range []int{8 << 10, 12 << 10, 16 << 10} {
+			for _, way := range []string{"commit-reuse", "write"} {
+				b.Run("way="+way+"/buf="+sizeName(size)+"/pipe="+sizeName(pipeSize), func(b *testing.B) {
+					w, finish := benchPipe(b, pipeSize)
+					buf := make([]byte, size)
+					step := func(i int) error {
+						touch(buf, byte(i))
+						_, err := w.Write(buf)
+						return err
+					}
+					if way == "commit-reuse" {
+						v, err := pipe.NewVmspliceWriter(w, size)
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer v.Close()
+						v.SetReuse(true)
+						step = func(i int) error {
+							p := v.Buffer()
+							touch(p, byte(i))
+							return v.Commit(len(p))
+						}
+					}
+					runSteps(b, size, finish, step)
+				})
+			}
+		}
+	}
+}
+
 // runSteps times b.N calls of step, each moving size bytes, and then has
 // finish check that the reader got them all.
 func runSteps(b *testing.B, size int, finish func(want int64), step func(i int) error) {

@@ -813,6 +813,60 @@ func TestVmspliceWriterSmallCommitsCopy(t *testing.T) {
 	})
 }
 
+// TestVmspliceWriterReuseMapsFromThreePages checks where copying ends: with
+// fresh pages a commit under 16 KiB is copied, with reuse one under 12 KiB,
+// and with reuse one of 12 KiB or more is mapped. A copied commit leaves the
+// writer on the same buffer, a mapped one moves it on to the next; each
+// commit's bytes arrive whole.
+func TestVmspliceWriterReuseMapsFromThreePages(t *testing.T) {
+	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	v, err := pipe.NewVmspliceWriter(w, 16<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	sent := 0
+	for _, c := range []struct {
+		n             int
+		reuse, mapped bool
+	}{
+		{12 << 10, false, false},
+		{16<<10 - 1, false, false},
+		{8 << 10, true, false},
+		{12<<10 - 1, true, false},
+		{12 << 10, true, true},
+		{12<<10 - 1, true, false}, // copied after a mapped commit too (write(2))
+		{16 << 10, true, true},
+		{12 << 10, false, false},
+	} {
+		v.SetReuse(c.reuse)
+		b := v.Buffer()
+		for i := range c.n {
+			b[i] = byte((sent + i) % 251)
+		}
+		if err := v.Commit(c.n); err != nil {
+			t.Fatal(err)
+		}
+		next := v.Buffer()
+		if next == nil {
+			t.Fatal("Buffer is nil after a Commit that succeeded")
+		}
+		if mapped := &next[0] != &b[0]; mapped != c.mapped {
+			t.Errorf("reuse %v, a commit of %d bytes: mapped %v, want %v", c.reuse, c.n, mapped, c.mapped)
+		}
+		got := make([]byte, c.n)
+		if _, err := io.ReadFull(r, got); err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range got {
+			if want := byte((sent + i) % 251); x != want {
+				t.Fatalf("reuse %v, a commit of %d bytes: byte %d is %d; want %d", c.reuse, c.n, i, x, want)
+			}
+		}
+		sent += c.n
+	}
+}
+
 // TestVmspliceWriterSlowReaderDoesNotSpin writes buffer after buffer into
 // a pipe of a buffer's size whose reader sleeps 300 µs before each buffer
 // (time.Sleep: about a millisecond here), once with Commit and once with
