@@ -125,37 +125,62 @@ func BenchmarkVmspliceWriterSizes(b *testing.B) {
 	}
 }
 
-// BenchmarkVmspliceWriterReuseSizes runs reuse against w.Write with buffers
-// of two, three and four pages, where a writer with reuse stops copying
-// and starts mapping (from 12 KiB; without reuse from 16 KiB).
-func BenchmarkVmspliceWriterReuseSizes(b *testing.B) {
-	for _, pipeSize := range []int{64 << 10, 1 << 20} {
-		for _, size := range []int{8 << 10, 12 << 10, 16 << 10} {
-			for _, way := range []string{"commit-reuse", "write"} {
-				b.Run("way="+way+"/buf="+sizeName(size)+"/pipe="+sizeName(pipeSize), func(b *testing.B) {
-					w, finish := benchPipe(b, pipeSize)
-					buf := make([]byte, size)
-					step := func(i int) error {
-						touch(buf, byte(i))
-						_, err := w.Write(buf)
-						return err
+// BenchmarkVmspliceWriterReadReader is BenchmarkVmspliceWriterSizes with a
+// reader that copies the bytes out, read(2) with a buffer of the pipe's
+// size, the reader that SetReuse is documented for: fresh pages, reuse and
+// w.Write. The other VmspliceWriter benchmarks splice to /dev/null, the
+// reader that favours mapping most (nothing is ever copied).
+func BenchmarkVmspliceWriterReadReader(b *testing.B) {
+	for _, c := range []struct{ buf, pipe int }{
+		{4 << 10, 64 << 10}, {16 << 10, 64 << 10}, {64 << 10, 64 << 10},
+		{16 << 10, 1 << 20}, {64 << 10, 1 << 20}, {256 << 10, 1 << 20}, {1 << 20, 1 << 20},
+	} {
+		for _, way := range []string{"commit-fresh", "commit-reuse", "write"} {
+			b.Run("way="+way+"/buf="+sizeName(c.buf)+"/pipe="+sizeName(c.pipe), func(b *testing.B) {
+				r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+				if _, err := pipe.SetCapacity(w, c.pipe); err != nil {
+					b.Skip(err)
+				}
+				type result struct {
+					n, reads int64
+					err      error
+				}
+				done := make(chan result, 1)
+				go func() {
+					n, reads, err := readWith(r, make([]byte, c.pipe))
+					done <- result{n, reads, err}
+				}()
+				finish := func(want int64) {
+					w.Close()
+					got := <-done
+					if got.err != nil || got.n != want {
+						b.Fatalf("reader got %d bytes, %v; want %d", got.n, got.err, want)
 					}
-					if way == "commit-reuse" {
-						v, err := pipe.NewVmspliceWriter(w, size)
-						if err != nil {
-							b.Fatal(err)
-						}
-						defer v.Close()
-						v.SetReuse(true)
-						step = func(i int) error {
-							p := v.Buffer()
-							touch(p, byte(i))
-							return v.Commit(len(p))
-						}
+					if got.reads > 0 {
+						b.ReportMetric(float64(got.n)/float64(got.reads), "B/read")
 					}
-					runSteps(b, size, finish, step)
-				})
-			}
+				}
+				buf := make([]byte, c.buf)
+				step := func(i int) error {
+					touch(buf, byte(i))
+					_, err := w.Write(buf)
+					return err
+				}
+				if way != "write" {
+					v, err := pipe.NewVmspliceWriter(w, c.buf)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer v.Close()
+					v.SetReuse(way == "commit-reuse")
+					step = func(i int) error {
+						p := v.Buffer()
+						touch(p, byte(i))
+						return v.Commit(len(p))
+					}
+				}
+				runSteps(b, c.buf, finish, step)
+			})
 		}
 	}
 }

@@ -205,17 +205,16 @@ func (v *VmspliceWriter) Buffer() []byte {
 // its pages. Fill the next Buffer instead.
 //
 // A commit is mapped into the pipe (vmsplice(2)) or copied into it:
-//   - A commit of less than 16 KiB (12 KiB with [VmspliceWriter.SetReuse])
-//     is copied: for so few bytes, copying is faster than mapping. (Not
-//     where copying would need write(2) on an end in blocking mode, below:
-//     there every commit is mapped, and a commit of 100 to 4000 bytes took
-//     2.6 to 3.2 times as long in a test.)
+//   - A commit of less than 16 KiB is copied: for so few bytes, copying is
+//     faster than mapping. (Not where copying would need write(2) on an end
+//     in blocking mode, below: there every commit is mapped, and a commit
+//     of 100 to 4000 bytes took 2.6 to 3.2 times as long in a test.)
 //   - With fresh pages (the default), a larger commit is mapped or copied,
 //     whichever this writer has measured to be faster: it times its commits,
 //     and now and then tries the other way for a few dozen commits, at
 //     least 12 MiB and at most 192 MiB (which wins depends on the machine,
 //     the pipe's size and the reader).
-//   - With SetReuse, a larger commit is mapped.
+//   - With [VmspliceWriter.SetReuse], a larger commit is mapped.
 //   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
 //     commit is mapped, so that none is a packet and the reader gets a byte
 //     stream: a read shorter than a packet, or one that runs from mapped

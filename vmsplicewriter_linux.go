@@ -159,19 +159,10 @@ func (v *VmspliceWriter) release() {
 // was ahead.
 const smallCommit = 16 << 10
 
-// smallReuseCommit is smallCommit for a writer with reuse, which pays for
-// no fresh pages: from three pages on, mapping moved more than copying.
-// With 12 KiB buffers mapping moved 23% and 26% more (the default and a
-// 1 MiB pipe, BenchmarkVmspliceWriterReuseSizes, 10 interleaved rounds,
-// p <= 0.035), where copying had been below w.Write in the 1 MiB pipe;
-// with 8 KiB buffers the two ways were level.
-const smallReuseCommit = 12 << 10
-
 // send hands b to the pipe, waiting in the poller while it is full. copied
 // reports that the bytes were written (writeCopy), so that the pipe holds
-// none of b's pages. A commit under smallCommit (smallReuseCommit with
-// reuse) is copied; with fresh pages, a larger one goes the way v.way has
-// found faster. On a packet-mode pipe
+// none of b's pages. A commit under smallCommit is copied; with fresh pages,
+// a larger one goes the way v.way has found faster. On a packet-mode pipe
 // every commit is mapped: a copy would be a packet, and a read that runs
 // from mapped pages into a packet drops the packet's rest.
 func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
@@ -186,11 +177,7 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	if untimed {
 		start = nanotime()
 	}
-	small := len(b) < smallCommit
-	if v.reuse {
-		small = len(b) < smallReuseCommit
-	}
-	copied = !packets && (small || chosen && v.way.copyNext())
+	copied = !packets && (len(b) < smallCommit || chosen && v.way.copyNext())
 	if copied {
 		n, err = v.writeThrough(b)
 		if err == errMapInstead {
