@@ -37,6 +37,34 @@ func touch(p []byte, v byte) {
 	}
 }
 
+// writeStep returns a step that fills a buffer of size bytes (a byte in each
+// page) and writes it to w, as a producer using plain Write would.
+func writeStep(w *os.File, size int) func(i int) error {
+	buf := make([]byte, size)
+	return func(i int) error {
+		touch(buf, byte(i))
+		_, err := w.Write(buf)
+		return err
+	}
+}
+
+// commitStep makes a VmspliceWriter for w with buffers of size bytes, with
+// reuse or fresh pages, and returns a step that fills its Buffer (a byte in
+// each page) and commits it, and the writer's Close for the caller to defer.
+func commitStep(b *testing.B, w *os.File, size int, reuse bool) (step func(i int) error, closeWriter func()) {
+	b.Helper()
+	v, err := pipe.NewVmspliceWriter(w, size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v.SetReuse(reuse)
+	return func(i int) error {
+		p := v.Buffer()
+		touch(p, byte(i))
+		return v.Commit(len(p))
+	}, func() { v.Close() }
+}
+
 // BenchmarkVmspliceWriter moves buffers into a pipe spliced to /dev/null,
 // with buffer and pipe of the same size (64 KiB, the default pipe, and 1
 // MiB), and with 256 KiB buffers in a 1 MiB pipe: Buffer and Commit with
@@ -54,17 +82,9 @@ func BenchmarkVmspliceWriter(b *testing.B) {
 				var step func(i int) error
 				switch way {
 				case "commit-fresh", "commit-reuse":
-					v, err := pipe.NewVmspliceWriter(w, size)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer v.Close()
-					v.SetReuse(way == "commit-reuse")
-					step = func(i int) error {
-						p := v.Buffer()
-						touch(p, byte(i))
-						return v.Commit(len(p))
-					}
+					var closeWriter func()
+					step, closeWriter = commitStep(b, w, size, way == "commit-reuse")
+					defer closeWriter()
 				case "vmsplice-heap":
 					bufs := [2][]byte{make([]byte, size), make([]byte, size)}
 					step = func(i int) error {
@@ -74,12 +94,7 @@ func BenchmarkVmspliceWriter(b *testing.B) {
 						return err
 					}
 				case "write":
-					p := make([]byte, size)
-					step = func(i int) error {
-						touch(p, byte(i))
-						_, err := w.Write(p)
-						return err
-					}
+					step = writeStep(w, size)
 				}
 				runSteps(b, size, finish, step)
 			})
@@ -99,24 +114,11 @@ func BenchmarkVmspliceWriterSizes(b *testing.B) {
 			for _, way := range []string{"commit-fresh", "write"} {
 				b.Run("way="+way+"/buf="+sizeName(size)+"/pipe="+sizeName(pipeSize), func(b *testing.B) {
 					w, finish := benchPipe(b, pipeSize)
-					buf := make([]byte, size)
-					step := func(i int) error {
-						p := buf
-						touch(p, byte(i))
-						_, err := w.Write(p)
-						return err
-					}
+					step := writeStep(w, size)
 					if way == "commit-fresh" {
-						v, err := pipe.NewVmspliceWriter(w, size)
-						if err != nil {
-							b.Fatal(err)
-						}
-						defer v.Close()
-						step = func(i int) error {
-							p := v.Buffer()
-							touch(p, byte(i))
-							return v.Commit(len(p))
-						}
+						var closeWriter func()
+						step, closeWriter = commitStep(b, w, size, false)
+						defer closeWriter()
 					}
 					runSteps(b, size, finish, step)
 				})
@@ -160,24 +162,11 @@ func BenchmarkVmspliceWriterReadReader(b *testing.B) {
 						b.ReportMetric(float64(got.n)/float64(got.reads), "B/read")
 					}
 				}
-				buf := make([]byte, c.buf)
-				step := func(i int) error {
-					touch(buf, byte(i))
-					_, err := w.Write(buf)
-					return err
-				}
+				step := writeStep(w, c.buf)
 				if way != "write" {
-					v, err := pipe.NewVmspliceWriter(w, c.buf)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer v.Close()
-					v.SetReuse(way == "commit-reuse")
-					step = func(i int) error {
-						p := v.Buffer()
-						touch(p, byte(i))
-						return v.Commit(len(p))
-					}
+					var closeWriter func()
+					step, closeWriter = commitStep(b, w, c.buf, way == "commit-reuse")
+					defer closeWriter()
 				}
 				runSteps(b, c.buf, finish, step)
 			})
@@ -294,23 +283,11 @@ func BenchmarkVmspliceWriterOverhead(b *testing.B) {
 					}
 				}
 			}
-			buf := make([]byte, size)
-			step := func(i int) error {
-				touch(buf, byte(i))
-				_, err := w.Write(buf)
-				return err
-			}
+			step := writeStep(w, size)
 			if way == "commit-fresh" {
-				v, err := pipe.NewVmspliceWriter(w, size)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer v.Close()
-				step = func(i int) error {
-					p := v.Buffer()
-					touch(p, byte(i))
-					return v.Commit(len(p))
-				}
+				var closeWriter func()
+				step, closeWriter = commitStep(b, w, size, false)
+				defer closeWriter()
 			}
 			b.SetBytes(size)
 			b.ResetTimer()
