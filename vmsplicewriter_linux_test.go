@@ -817,8 +817,9 @@ func TestVmspliceWriterSmallCommitsCopy(t *testing.T) {
 // pages and with reuse alike: a commit under 16 KiB is copied, one of 16 KiB
 // mapped. A copied commit leaves the writer on the same buffer, a mapped
 // one moves it on to the next; each commit's bytes arrive whole. (Mapping
-// 12 KiB commits with reuse was tried: a read(2) reader then got them at
-// about half the speed of w.Write; see BENCHMARKS.md.)
+// 12 KiB commits with reuse was tried: alone they gained, but a writer of
+// mostly 4 KiB commits with one of 12 KiB lost 29-36%, its copies turned
+// from pwritev2 into F_GETFL and write(2); see BENCHMARKS.md.)
 func TestVmspliceWriterCopiesUnder16KiB(t *testing.T) {
 	r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
 	v, err := pipe.NewVmspliceWriter(w, 16<<10)
