@@ -1,8 +1,11 @@
 package pipe_test
 
 import (
+	"bytes"
 	"io"
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 
 	"github.com/pipe2go/pipe"
@@ -169,6 +172,52 @@ func BenchmarkVmspliceWriterReadReader(b *testing.B) {
 					defer closeWriter()
 				}
 				runSteps(b, c.buf, finish, step)
+			})
+		}
+	}
+}
+
+// BenchmarkVmspliceWriterChild writes into a child process, `wc -c`, which
+// reads its stdin with read(2) 16 KiB at a time (GNU coreutils 9): the
+// program a new user tried first. Fresh pages, reuse (safe here: wc copies
+// the bytes out) and w.Write, each with the pipe raised to the buffer's size
+// (at least the default 64 KiB), as NewVmspliceWriter raises it. The child
+// starts before the timer; the check of its count, after.
+func BenchmarkVmspliceWriterChild(b *testing.B) {
+	needProgram(b, "wc")
+	for _, size := range []int{16 << 10, 64 << 10, 256 << 10, 1 << 20} {
+		for _, way := range []string{"commit-fresh", "commit-reuse", "write"} {
+			b.Run("way="+way+"/buf="+sizeName(size), func(b *testing.B) {
+				r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+				if err := pipe.SetNonblock(r, false); err != nil { // the child's end
+					b.Fatal(err)
+				}
+				if _, err := pipe.SetCapacity(w, max(size, 64<<10)); err != nil {
+					b.Skip(err)
+				}
+				var out bytes.Buffer
+				cmd := exec.CommandContext(b.Context(), "wc", "-c")
+				cmd.Stdin, cmd.Stdout = r, &out
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+				finish := func(want int64) {
+					w.Close()
+					if err := cmd.Wait(); err != nil {
+						b.Fatal(err)
+					}
+					if got, err := strconv.ParseInt(string(bytes.TrimSpace(out.Bytes())), 10, 64); err != nil || got != want {
+						b.Fatalf("wc -c counted %q; want %d", out.String(), want)
+					}
+				}
+				step := writeStep(w, size)
+				if way != "write" {
+					var closeWriter func()
+					step, closeWriter = commitStep(b, w, size, way == "commit-reuse")
+					defer closeWriter()
+				}
+				runSteps(b, size, finish, step)
 			})
 		}
 	}
