@@ -205,10 +205,11 @@ func (v *VmspliceWriter) Buffer() []byte {
 // its pages. Fill the next Buffer instead.
 //
 // A commit is mapped into the pipe (vmsplice(2)) or copied into it:
-//   - A commit of less than 16 KiB is copied: for so few bytes, copying is
-//     faster than mapping. (Not where copying would need write(2) on an end
-//     in blocking mode, below: there every commit is mapped, and a commit
-//     of 100 to 4000 bytes took 2.6 to 3.2 times as long in a test.)
+//   - A commit of less than 16 KiB is copied, and with fresh pages one of
+//     16 KiB too: for so few bytes, copying is faster than mapping. (Not
+//     where copying would need write(2) on an end in blocking mode, below:
+//     there every commit is mapped, and a commit of 100 to 4000 bytes took
+//     2.6 to 3.2 times as long in a test.)
 //   - With fresh pages (the default), a larger commit is mapped or copied,
 //     whichever this writer has measured to be faster: it times its commits,
 //     and now and then tries the other way for a few dozen commits, at

@@ -3,7 +3,7 @@ package pipe
 import "time"
 
 // A wayChooser picks how a VmspliceWriter with fresh pages hands over a
-// commit of smallCommit bytes or more: mapped (vmsplice(2)) or copied
+// commit of more than smallCommit bytes: mapped (vmsplice(2)) or copied
 // (pwritev2(2) or write(2)). Mapping copies nothing but costs fresh pages
 // (the kernel zeroes each one, with a fault per run) and a page reference
 // per page, taken and dropped; copying costs the kernel's copy into the
