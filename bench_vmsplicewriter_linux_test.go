@@ -178,8 +178,8 @@ func BenchmarkVmspliceWriterReadReader(b *testing.B) {
 }
 
 // BenchmarkVmspliceWriterChild writes into a child process, `wc -c`, which
-// reads its stdin with read(2) 16 KiB at a time (GNU coreutils 9): the
-// program a new user tried first. Fresh pages, reuse (safe here: wc copies
+// reads its stdin with read(2) 16 KiB at a time where it is GNU coreutils
+// 9.1 (another wc may read otherwise): the program a new user tried first. Fresh pages, reuse (safe here: wc copies
 // the bytes out) and w.Write, each with the pipe raised to the buffer's size
 // (at least the default 64 KiB), as NewVmspliceWriter raises it. The child
 // starts before the timer; the check of its count, after.
@@ -202,8 +202,16 @@ func BenchmarkVmspliceWriterChild(b *testing.B) {
 					b.Fatal(err)
 				}
 				r.Close()
+				waited := false
+				b.Cleanup(func() { // after a failure: no child left behind
+					if !waited {
+						cmd.Process.Kill()
+						cmd.Wait()
+					}
+				})
 				finish := func(want int64) {
 					w.Close()
+					waited = true
 					if err := cmd.Wait(); err != nil {
 						b.Fatal(err)
 					}

@@ -221,8 +221,9 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     stream: a read shorter than a packet, or one that runs from mapped
 //     pages into a packet, would drop the rest of the packet. If packet
 //     mode is turned on later (fcntl(F_SETFL)), commits copied before the
-//     first mapped one are packets, as w.Write's would be; after it, every
-//     commit is mapped.
+//     first mapped one are packets, as w.Write's would be (so all of them,
+//     if the writer never maps, as with fresh commits of at most 16 KiB);
+//     after it, every commit is mapped.
 //
 // A copied commit leaves none of the buffer's pages in the pipe, and the
 // next Buffer may be the same one. A copy is pwritev2(2) with RWF_NOWAIT,

@@ -156,19 +156,26 @@ func (v *VmspliceWriter) release() {
 // copying the bytes, and fresh pages cost a refill on top. With 4 KiB
 // buffers, mapping moved 1.1-1.2 GB/s where write(2) of the same buffers
 // moved 1.4-1.7 (BenchmarkVmspliceWriterSizes); from 16 KiB on, mapping
-// was ahead.
+// was ahead in that sweep, whose reader splices to /dev/null. With reuse,
+// mapping stays ahead at 16 KiB; with fresh pages, see small.
 const smallCommit = 16 << 10
 
 // small reports whether a commit of n bytes is copied whatever the way
 // chooser says: under smallCommit, and with fresh pages one of smallCommit
-// too. Copying a fresh 16 KiB commit moved what mapping it did with a
-// reader splicing to /dev/null (8 interleaved rounds: -9% to +16%, p >=
-// 0.23), and 34% more with a reader copying the bytes out with read(2) in
-// the default pipe, level with w.Write, where the chooser ended below
-// w.Write (p < 0.001): mapped, the pages cost a refill, and once anything
-// is mapped every later copy costs F_GETFL before its write(2) (writeCopy).
-// From 20 KiB on, copying lost up to 23% to mapping with the splicing
-// reader, so the chooser decides there.
+// too. Copying fresh 16 KiB commits rather than letting the chooser decide
+// moved as much with a reader splicing to /dev/null (8 interleaved rounds:
+// -7% and -2%, p >= 0.19), and 37% more with a reader copying the bytes
+// out with read(2) in the default pipe, level with w.Write where the
+// chooser had been below it (p < 0.001): mapped, the pages cost a refill,
+// and once anything is mapped every later copy costs F_GETFL before its
+// write(2) (writeCopy). At 20, 24 and 32 KiB, copying lost 17-23% to the
+// chooser with the splicing reader in a 1 MiB pipe, so it decides every
+// commit above 16 KiB (17-20 KiB was not measured).
+//
+// A writer of only such copied commits never maps, so the pipe goes on
+// taking pwritev2 with RWF_NOWAIT, which does not look at packet mode: if
+// packet mode is turned on after the writer was made, they are packets, as
+// Commit's doc says of commits copied before the first mapped one.
 func (v *VmspliceWriter) small(n int) bool {
 	return n < smallCommit || n == smallCommit && !v.reuse
 }

@@ -348,16 +348,21 @@ func TestVmspliceWriterOnwardReaders(t *testing.T) {
 		},
 	}
 	// A page is a small commit, which the writer copies: the pipe holds
-	// none of its pages, and reuse cannot corrupt it. 64 KiB is mapped
-	// (with reuse always; with fresh pages unless copying measured faster,
-	// and either way is safe).
+	// none of its pages, and reuse cannot corrupt it. 16 KiB is copied with
+	// fresh pages and mapped with reuse. 64 KiB is mapped (with reuse
+	// always; with fresh pages unless copying measured faster, and either
+	// way is safe).
 	page := os.Getpagesize()
 	for name, setup := range onward {
 		for _, c := range []struct {
 			size   int
 			reuse  bool
 			intact bool
-		}{{page, false, true}, {page, true, true}, {64 << 10, false, true}, {64 << 10, true, false}} {
+		}{
+			{page, false, true}, {page, true, true},
+			{16 << 10, false, true}, {16 << 10, true, false},
+			{64 << 10, false, true}, {64 << 10, true, false},
+		} {
 			reuse := c.reuse
 			t.Run(fmt.Sprintf("%s/size=%s/reuse=%v", name, sizeName(c.size), reuse), func(t *testing.T) {
 				r, w := newPipe(t, pipe.O_CLOEXEC|pipe.O_NONBLOCK)

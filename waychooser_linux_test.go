@@ -2,6 +2,7 @@ package pipe
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -242,7 +243,7 @@ func TestWayChooser(t *testing.T) {
 	})
 }
 
-// TestVmspliceWriterChosenCopy checks a commit of smallCommit or more that
+// TestVmspliceWriterChosenCopy checks a commit of more than smallCommit that
 // the chooser sends copied: the bytes arrive, the pipe holds none of the
 // buffer's pages, so the same buffer is filled again, and the reader sees
 // what was committed, not what was written into the buffer later.
@@ -354,5 +355,73 @@ func TestWayChooserTimingCoversUntimed(t *testing.T) {
 				t.Fatalf("seed %d, step %d: the choosers' states differ:\n all   %+v\n gated %+v", seed, i, all, gated)
 			}
 		}
+	}
+}
+
+// TestVmspliceWriterFresh16KiBNotChosen checks that fresh commits of
+// exactly 16 KiB are copied without asking the way chooser, which is left
+// as it was made, and that in a pipe in packet mode from the start they are
+// mapped all the same, so that a reader taking less than a commit at a time
+// loses nothing (a copy there would be a packet, and a short read drops the
+// rest of a packet).
+func TestVmspliceWriterFresh16KiBNotChosen(t *testing.T) {
+	for _, flags := range []int{O_CLOEXEC | O_NONBLOCK, O_CLOEXEC | O_NONBLOCK | O_DIRECT} {
+		packets := flags&O_DIRECT != 0
+		t.Run(fmt.Sprintf("packets=%v", packets), func(t *testing.T) {
+			r, w, err := Pipe2(flags)
+			if err != nil {
+				t.Skip(err) // O_DIRECT: packet mode needs Linux 3.4
+			}
+			defer r.Close()
+			defer w.Close()
+			v, err := NewVmspliceWriter(w, 16<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			got := make(chan []byte, 1)
+			go func() {
+				var all []byte
+				buf := make([]byte, 1000)
+				for {
+					n, err := r.Read(buf)
+					all = append(all, buf[:n]...)
+					if err != nil {
+						got <- all
+						return
+					}
+				}
+			}()
+			var want []byte
+			const commits = 64
+			for i := range commits {
+				b := v.Buffer()
+				for j := range b {
+					b[j] = byte(i*31 + j)
+				}
+				want = append(want, b...)
+				if err := v.Commit(len(b)); err != nil {
+					t.Fatal(err)
+				}
+				if next := v.Buffer(); (&next[0] != &b[0]) != packets {
+					t.Fatalf("commit %d in a pipe with packet mode %v: mapped %v; want %v", i, packets, !packets, packets)
+				}
+			}
+			if v.way != (wayChooser{}) {
+				t.Errorf("after %d fresh commits of 16 KiB the way chooser is %+v; want it untouched", commits, v.way)
+			}
+			if err := v.Close(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			select {
+			case all := <-got:
+				if !bytes.Equal(all, want) {
+					t.Errorf("the reader got %d bytes that differ from the %d committed", len(all), len(want))
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the reader did not finish")
+			}
+		})
 	}
 }
