@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -18,19 +19,29 @@ import (
 // way=syscall makes each call as the standard library does
 // (syscall.Syscall6: the runtime is told that the thread is in the kernel,
 // and may hand its P to another thread); way=rawsyscall with
-// syscall.RawSyscall6, which tells it nothing. Neither is what the package
-// does: they measure what such a loop reaches here when it makes its calls
-// the runtime's way, and when it does not. Both goroutines spin, so it
-// needs two Ps.
+// syscall.RawSyscall6, which tells it nothing; way=gosched as syscall, with
+// each goroutine passing through the scheduler (runtime.Gosched) once a
+// millisecond, as the package's loops do (see schedPoint). None is what the
+// package does: they measure what such a loop reaches here when it makes
+// its calls the runtime's way, when it also lets the scheduler in, and when
+// it does neither. Both goroutines spin, so it needs two Ps.
 func BenchmarkSyscallCeiling(b *testing.B) {
 	for _, size := range []int{64 << 10, 1 << 20} {
-		for _, way := range []string{"syscall", "rawsyscall"} {
+		for _, way := range []string{"syscall", "gosched", "rawsyscall"} {
 			b.Run("way="+way+"/buf="+sizeName(size), func(b *testing.B) {
 				// -cpu sets GOMAXPROCS for each sub-benchmark.
 				if runtime.GOMAXPROCS(0) < 2 {
 					b.Skip("GOMAXPROCS=1: two goroutines that spin need two Ps")
 				}
-				raw := way == "rawsyscall"
+				raw, gosched := way == "rawsyscall", way == "gosched"
+				// sched calls Gosched if a millisecond has passed since
+				// *last, as the package's schedPoint does.
+				sched := func(last *time.Time) {
+					if gosched && time.Since(*last) >= time.Millisecond {
+						runtime.Gosched()
+						*last = time.Now()
+					}
+				}
 				var p [2]int
 				if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
 					b.Fatal(err)
@@ -60,7 +71,9 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 				go func() {
 					defer gone.Store(true)
 					var n int64
+					last := time.Now()
 					for {
+						sched(&last)
 						var m uintptr
 						var errno syscall.Errno
 						if raw {
@@ -80,7 +93,9 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 				}()
 				b.SetBytes(int64(size))
 				b.ResetTimer()
+				last := time.Now()
 				for i := range b.N {
+					sched(&last)
 					buf := bufs[i%2]
 					touch(buf, byte(i))
 					for done := 0; done < size; {

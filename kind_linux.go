@@ -147,6 +147,8 @@ type fdConn struct {
 	aw    awaiter // await's callback
 	vm    *vmspliceTry
 	cw    *copyWrite
+	sched schedPoint // when its calls last let the scheduler in
+	free  bool       // opened for one call of Splice, Tee or Vmsplice: its calls use freeSched
 }
 
 // mayBlock reports a side that splice(2) can sleep on although the pipe side

@@ -104,6 +104,7 @@ func (t *transferer) run() (int64, error) {
 		if t.side != nil {
 			parked, err = t.side.await(op, t.events, t.awaitTry)
 		} else {
+			t.src.schedPoint().point() // await's, for a try made outside it
 			t.try()
 		}
 		n, errno := t.n, t.errno
@@ -176,6 +177,7 @@ func splice(dst, src syscall.Conn, n int, flags int) (int64, error) {
 	if err != nil || n == 0 {
 		return 0, err
 	}
+	d.free, s.free = true, true
 	if err := refuse("splice", d, s); err != nil {
 		return 0, err
 	}
@@ -197,6 +199,7 @@ func tee(dst, src *os.File, n int, flags int) (int64, error) {
 	if err != nil || n == 0 {
 		return 0, err
 	}
+	d.free, s.free = true, true
 	if err := refuse("tee", d, s); err != nil {
 		return 0, err
 	}
@@ -256,6 +259,7 @@ func vmsplice(w *os.File, bufs [][]byte, flags int) (int, error) {
 	if err := s.openWriteEnd(w, learnFlags); err != nil {
 		return 0, err
 	}
+	s.free = true
 	return s.vmsplice(bufs, flags)
 }
 

@@ -44,6 +44,7 @@ var errRefused = errors.New("the kernel will not splice past TCP urgent data (re
 // of it, holding no reference (rule 1), and holds the thread as its own
 // Read or Write would; its Close does not wake that wait.
 func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (parked bool, err error) {
+	s.schedPoint().point()
 	a := &s.aw
 	if a.fn == nil {
 		a.fn = func(fd uintptr) bool {
@@ -59,6 +60,9 @@ func (s *fdConn) await(op string, events int16, try func(fd int) (done bool)) (p
 	}
 	calls := a.calls
 	a.try = nil
+	if calls > 1 && !s.free {
+		s.sched.parked() // tried, waited in the poller, tried again
+	}
 	switch {
 	case err == nil:
 		return calls > 1, nil
@@ -575,6 +579,72 @@ const (
 
 // yieldOffUntil is the nanotime before which spins do not yield.
 var yieldOffUntil atomic.Int64
+
+// A schedPoint makes a goroutine that makes one call after another on a
+// descriptor pass through the scheduler (runtime.Gosched) at most once
+// every schedEvery: every wait of the package (await) and every try made
+// outside one calls its side's point first (schedPoint of fdConn). A call
+// that parked has been through the scheduler, and owes no Gosched for
+// schedEvery after (parked): a Gosched while another P is idle wakes a
+// thread to look for work.
+//
+// The runtime's monitor thread (sysmon) preempts a goroutine that has run
+// for 10 ms without passing through the scheduler. If that goroutine is in
+// a system call at that moment, which is where a loop of splice(2) or
+// vmsplice(2) calls that seldom parks spends most of its time, it cannot
+// be preempted: sysmon takes its P and hands it to another thread, which
+// spins looking for work, and from then on sysmon wakes every 20 µs for
+// at least a millisecond before it backs off. With two such loops (a
+// writer and its reader) on a 2-core machine every one of those wake-ups
+// takes a CPU from one of them. In BenchmarkSyscallCeiling's loop of 64 KiB
+// vmsplices and splices, 200,000 rounds made 10,849 nanosleeps (sysmon's
+// ticks) and 18,965 context switches at 8.2 GB/s; with a Gosched every 256
+// rounds they made 170 and 362, at 20.2 GB/s, as much as the same loop
+// making its calls with RawSyscall6, which sysmon never sees (`perf stat`,
+// a throwaway build).
+type schedPoint struct {
+	at     atomic.Int64 // nanotime of the last Gosched or park, or of the first call; 0 before it
+	yields atomic.Int64 // how many times point called Gosched (the tests read it)
+}
+
+// schedEvery is how often a schedPoint calls Gosched: well within sysmon's
+// 10 ms (forcePreemptNS in the runtime), and rarely enough to cost nothing.
+const schedEvery = time.Millisecond
+
+// point calls runtime.Gosched if schedEvery has passed since it last did,
+// or since the last park or the first call. Of goroutines sharing p
+// (freeSched), the one that sees it due first makes it.
+func (p *schedPoint) point() {
+	now := nanotime()
+	switch at := p.at.Load(); {
+	case at == 0:
+		p.at.CompareAndSwap(0, now)
+	case now-at >= int64(schedEvery) && p.at.CompareAndSwap(at, now):
+		runtime.Gosched()
+		p.at.Store(nanotime())
+		p.yields.Add(1)
+	}
+}
+
+// parked records a park: the goroutine has been through the scheduler.
+func (p *schedPoint) parked() { p.at.Store(nanotime()) }
+
+// freeSched is the schedPoint of the sides that Splice, Tee and Vmsplice
+// open for one call (fdConn.free), and of the start of each Copy, whose
+// sides' own schedPoints serve only the calls that one Copy makes: a loop
+// of such calls passes through the scheduler as a VmspliceWriter's commits
+// do. Several goroutines' loops share the Gosched calls among them, and
+// their parks do not count, since one goroutine's park says nothing of
+// another's.
+var freeSched schedPoint
+
+// schedPoint returns the schedPoint of s's calls.
+func (s *fdConn) schedPoint() *schedPoint {
+	if s.free {
+		return &freeSched
+	}
+	return &s.sched
+}
 
 // nanotime is a monotonic clock in nanoseconds.
 func nanotime() int64 { return int64(time.Since(clockBase)) }
