@@ -20,8 +20,8 @@ import (
 // (syscall.Syscall6: the runtime is told that the thread is in the kernel,
 // and may hand its P to another thread); way=rawsyscall with
 // syscall.RawSyscall6, which tells it nothing; way=gosched as syscall, with
-// each goroutine passing through the scheduler (runtime.Gosched) once a
-// millisecond, as the package's loops do (see schedPoint). None is what the
+// each goroutine passing through the scheduler (runtime.Gosched) every 5
+// ms, as the package's loops do (schedPoint, schedEvery). None is what the
 // package does: they measure what such a loop reaches here when it makes
 // its calls the runtime's way, when it also lets the scheduler in, and when
 // it does neither. Both goroutines spin, so it needs two Ps.
@@ -34,10 +34,10 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 					b.Skip("GOMAXPROCS=1: two goroutines that spin need two Ps")
 				}
 				raw, gosched := way == "rawsyscall", way == "gosched"
-				// sched calls Gosched if a millisecond has passed since
-				// *last, as the package's schedPoint does.
+				// sched calls Gosched if 5 ms have passed since *last, as
+				// the package's schedPoint does.
 				sched := func(last *time.Time) {
-					if gosched && time.Since(*last) >= time.Millisecond {
+					if gosched && time.Since(*last) >= 5*time.Millisecond {
 						runtime.Gosched()
 						*last = time.Now()
 					}

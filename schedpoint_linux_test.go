@@ -247,9 +247,9 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 }
 
 // TestParkedCommitsDoNotGosched checks that a call that parked owes no
-// Gosched: commits that each wait for a reader taking a buffer every 2 ms
-// have been through the scheduler, and a Gosched after each would only wake
-// a thread for the idle P.
+// Gosched: commits that each wait for a reader taking a buffer every
+// 2*schedEvery have been through the scheduler, and a Gosched after each
+// would only wake a thread for the idle P.
 func TestParkedCommitsDoNotGosched(t *testing.T) {
 	const size, rounds = 64 << 10, 20
 	r, w, err := Pipe2(O_CLOEXEC | O_NONBLOCK)

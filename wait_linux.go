@@ -607,9 +607,12 @@ type schedPoint struct {
 	yields atomic.Int64 // how many times point called Gosched (the tests read it)
 }
 
-// schedEvery is how often a schedPoint calls Gosched: well within sysmon's
-// 10 ms (forcePreemptNS in the runtime), and rarely enough to cost nothing.
-const schedEvery = time.Millisecond
+// schedEvery is how often a schedPoint calls Gosched: half of sysmon's 10
+// ms (forcePreemptNS in the runtime), so that sysmon never sees a
+// goroutine's turn last that long, with room for the call that runs past
+// it; and rarely enough to cost nothing measurable. Every 1 and every 5 ms
+// moved the same (BENCHMARKS.md, "The scheduler's 10 ms").
+const schedEvery = 5 * time.Millisecond
 
 // point calls runtime.Gosched if schedEvery has passed since it last did,
 // or since the last park or the first call. Of goroutines sharing p
