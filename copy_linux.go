@@ -27,7 +27,7 @@ const smallCopy = 32 << 10
 const copyChunk = 1 << 20
 
 func copyPipe(dst io.Writer, src io.Reader) (int64, error) {
-	freeSched.point()
+	threadSched().point()
 	written, handled, err := spliceCopy(dst, src)
 	if handled {
 		return written, err

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSchedPointLetsOthersRun checks schedPoint itself: once schedEvery has
@@ -48,23 +50,41 @@ func TestSchedPointLetsOthersRun(t *testing.T) {
 	}
 }
 
-// letsSchedulerIn runs step until yields reports at least 5 Gosched calls
-// more than when it started, and fails the test if that takes 10 seconds:
-// a loop of the package's calls that never parks must still pass through
-// the scheduler (see schedPoint).
-func letsSchedulerIn(t *testing.T, yields func() int64, step func() error) {
+// letsSchedulerIn makes the schedPoints of a loop due (due) before each of
+// 20 steps and fails the test unless yields grows in each: every step of a
+// loop of the package's calls must reach a schedPoint before anything in it
+// can wait, so that a loop that never parks still passes through the
+// scheduler (see schedPoint). When the points fall due by themselves is
+// TestSchedPointLetsOthersRun's.
+func letsSchedulerIn(t *testing.T, due func(), yields func() int64, step func() error) {
 	t.Helper()
-	from := yields()
-	deadline := time.Now().Add(10 * time.Second)
-	calls := 0
-	for yields()-from < 5 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d Gosched calls in %d calls over 10 s; want one every %v", yields()-from, calls, schedEvery)
-		}
+	for i := range 20 {
+		due()
+		from := yields()
 		if err := step(); err != nil {
 			t.Fatal(err)
 		}
-		calls++
+		if yields() == from {
+			t.Fatalf("step %d made no Gosched with its schedPoint due", i)
+		}
+	}
+}
+
+// dueNow backdates p so that its next point calls Gosched.
+func dueNow(p *schedPoint) { p.at.Store(nanotime() - 2*int64(schedEvery)) }
+
+// threadYields and threadsDue are yields and dueNow for every slot of
+// threadScheds: a goroutine may run on any thread.
+func threadYields() (n int64) {
+	for i := range threadScheds {
+		n += threadScheds[i].yields.Load()
+	}
+	return n
+}
+
+func threadsDue() {
+	for i := range threadScheds {
+		dueNow(&threadScheds[i].schedPoint)
 	}
 }
 
@@ -94,7 +114,7 @@ func drain(wg *sync.WaitGroup, r *os.File) {
 // TestTransferLoopsLetSchedulerIn checks that each of the package's loops
 // of calls reaches a schedPoint: a VmspliceWriter's commits (its own), the
 // splices of a long Copy (its sides', with a steady side and without), and
-// loops of Splice, Tee, Vmsplice and short Copy calls (freeSched).
+// loops of Splice, Tee, Vmsplice and short Copy calls (threadSched).
 func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 	pipe := func(t *testing.T) (r, w *os.File) {
 		r, w, err := Pipe2(O_CLOEXEC | O_NONBLOCK)
@@ -112,8 +132,6 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		t.Cleanup(func() { f.Close() })
 		return f
 	}
-	free := freeSched.yields.Load
-
 	for _, reuse := range []bool{false, true} {
 		name := "Commit/fresh"
 		if reuse {
@@ -131,7 +149,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 			}
 			defer v.Close()
 			v.SetReuse(reuse)
-			letsSchedulerIn(t, func() int64 { return v.conn.sched.yields.Load() }, func() error {
+			letsSchedulerIn(t, func() { dueNow(&v.conn.sched) }, v.conn.sched.yields.Load, func() error {
 				b := v.Buffer()
 				b[0]++
 				return v.Commit(len(b))
@@ -157,7 +175,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		if sp.t.side != s {
 			t.Fatal("a splice from a pipe into /dev/null does not wait on the pipe")
 		}
-		letsSchedulerIn(t, func() int64 { return s.sched.yields.Load() }, func() error {
+		letsSchedulerIn(t, func() { dueNow(&s.sched) }, s.sched.yields.Load, func() error {
 			_, err := sp.splice(64 << 10)
 			return err
 		})
@@ -184,7 +202,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		if sp.t.side != nil {
 			t.Fatal("a splice from a pipe into a pipe waits on one side")
 		}
-		letsSchedulerIn(t, func() int64 { return s.sched.yields.Load() + d.sched.yields.Load() }, func() error {
+		letsSchedulerIn(t, func() { dueNow(&s.sched); dueNow(&d.sched) }, func() int64 { return s.sched.yields.Load() + d.sched.yields.Load() }, func() error {
 			_, err := sp.splice(64 << 10)
 			return err
 		})
@@ -197,7 +215,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer w.Close()
 		feed(&wg, w)
 		n := null(t)
-		letsSchedulerIn(t, free, func() error {
+		letsSchedulerIn(t, threadsDue, threadYields, func() error {
 			_, err := Splice(n, r, 64<<10, 0)
 			return err
 		})
@@ -213,7 +231,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		if _, err := w.Write(make([]byte, 4096)); err != nil {
 			t.Fatal(err)
 		}
-		letsSchedulerIn(t, free, func() error {
+		letsSchedulerIn(t, threadsDue, threadYields, func() error {
 			_, err := Tee(w2, r, 4096, 0) // r keeps its bytes
 			return err
 		})
@@ -226,7 +244,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer w.Close()
 		drain(&wg, r)
 		buf := make([]byte, 64<<10)
-		letsSchedulerIn(t, free, func() error {
+		letsSchedulerIn(t, threadsDue, threadYields, func() error {
 			_, err := Vmsplice(w, [][]byte{buf}, 0)
 			return err
 		})
@@ -239,7 +257,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer w.Close()
 		feed(&wg, w)
 		n := null(t)
-		letsSchedulerIn(t, free, func() error {
+		letsSchedulerIn(t, threadsDue, threadYields, func() error {
 			_, err := Copy(n, io.LimitReader(r, 64<<10))
 			return err
 		})
@@ -295,5 +313,43 @@ func TestParkedCommitsDoNotGosched(t *testing.T) {
 	// next may still make one.
 	if got := v.conn.sched.yields.Load(); got > rounds/10 {
 		t.Errorf("%d Gosched calls in %d commits that each waited for the reader; want at most %d", got, rounds, rounds/10)
+	}
+}
+
+// TestThreadSchedsAreThreads checks that loops of Splice, Tee or Vmsplice
+// calls on two threads do not share one schedPoint: sysmon counts each P's
+// turns, and a Gosched on one thread does nothing for the goroutine on the
+// other, so each must make its own when its point falls due.
+func TestThreadSchedsAreThreads(t *testing.T) {
+	tids := make(chan int, 2)
+	step := make([]chan struct{}, 2)
+	yielded := make(chan bool, 2)
+	for i := range step {
+		step[i] = make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- unix.Gettid()
+			<-step[i]
+			p := threadSched()
+			from := p.yields.Load()
+			p.point()
+			yielded <- p.yields.Load() > from
+		}()
+	}
+	a, b := <-tids, <-tids
+	if a%len(threadScheds) == b%len(threadScheds) {
+		for i := range step {
+			close(step[i])
+			<-yielded
+		}
+		t.Skipf("threads %d and %d share a slot of %d; run again", a, b, len(threadScheds))
+	}
+	threadsDue()
+	for i := range step { // one after the other: the second must not find the point just made
+		close(step[i])
+		if !<-yielded {
+			t.Errorf("thread %d of 2 made no Gosched with its point due", i+1)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 )
 
@@ -584,17 +585,21 @@ var yieldOffUntil atomic.Int64
 // descriptor pass through the scheduler (runtime.Gosched) at most once
 // every schedEvery: every wait of the package (await) and every try made
 // outside one calls its side's point first (schedPoint of fdConn). A call
-// that parked has been through the scheduler, and owes no Gosched for
-// schedEvery after (parked): a Gosched while another P is idle wakes a
-// thread to look for work.
+// that waited in the poller has in practice been through the scheduler
+// (parked), and owes no Gosched for schedEvery after: a Gosched while
+// another P is idle wakes a thread to look for work. (A wait can end
+// without parking, when a readiness notice was already pending; in a
+// 64 KiB writer and its reader, all 7,185 waits of a 2 s trace parked.)
 //
 // The runtime's monitor thread (sysmon) preempts a goroutine that has run
-// for 10 ms without passing through the scheduler. If that goroutine is in
-// a system call at that moment, which is where a loop of splice(2) or
-// vmsplice(2) calls that seldom parks spends most of its time, it cannot
-// be preempted: sysmon takes its P and hands it to another thread, which
-// spins looking for work, and from then on sysmon wakes every 20 µs for
-// at least a millisecond before it backs off. With two such loops (a
+// for 10 ms without passing through the scheduler (runtime.retake, Go
+// 1.26). If that goroutine is in a system call at that moment, which is
+// where a loop of splice(2) or vmsplice(2) calls that seldom parks spends
+// most of its time, it cannot be preempted: sysmon takes its P (handoffp,
+// which starts a thread to look for work when none is spinning and no P
+// is idle), and from then on sysmon wakes every 20 µs for at least a
+// millisecond before it backs off; while it does, it also takes the P of
+// any system call that spans two of its ticks. With two such loops (a
 // writer and its reader) on a 2-core machine every one of those wake-ups
 // takes a CPU from one of them. In BenchmarkSyscallCeiling's loop of 64 KiB
 // vmsplices and splices, 200,000 rounds made 10,849 nanosleeps (sysmon's
@@ -615,8 +620,8 @@ type schedPoint struct {
 const schedEvery = 5 * time.Millisecond
 
 // point calls runtime.Gosched if schedEvery has passed since it last did,
-// or since the last park or the first call. Of goroutines sharing p
-// (freeSched), the one that sees it due first makes it.
+// or since the last park or the first call. Of threads sharing p (ids 64
+// apart in threadScheds), the one that sees it due first makes it.
 func (p *schedPoint) point() {
 	now := nanotime()
 	switch at := p.at.Load(); {
@@ -632,19 +637,35 @@ func (p *schedPoint) point() {
 // parked records a park: the goroutine has been through the scheduler.
 func (p *schedPoint) parked() { p.at.Store(nanotime()) }
 
-// freeSched is the schedPoint of the sides that Splice, Tee and Vmsplice
-// open for one call (fdConn.free), and of the start of each Copy, whose
-// sides' own schedPoints serve only the calls that one Copy makes: a loop
-// of such calls passes through the scheduler as a VmspliceWriter's commits
-// do. Several goroutines' loops share the Gosched calls among them, and
-// their parks do not count, since one goroutine's park says nothing of
-// another's.
-var freeSched schedPoint
+// threadScheds are the schedPoints of the sides that Splice, Tee and
+// Vmsplice open for one call (fdConn.free), and of the start of each Copy,
+// whose sides' own schedPoints serve only the calls that one Copy makes:
+// one for each thread (threadSched), so that a loop of such calls passes
+// through the scheduler as a VmspliceWriter's commits do. It is kept by
+// thread, not by goroutine (Go has no goroutine-local state) nor shared:
+// sysmon counts each P's turns, and one goroutine's Gosched resets only the
+// P it ran on, so with one point shared by two loops, each went 15-42 ms
+// at a time without one (a hostile review, logging). A goroutine stays on
+// its thread while it does not park or yield, and one that arrives on a
+// thread finds the thread's point last reset before it came, so it is due
+// a Gosched within schedEvery of its arrival at the latest. Parks do not count here:
+// the goroutine that parked may wake on another thread.
+var threadScheds [64]struct {
+	schedPoint
+	_ cpu.CacheLinePad // one thread's point per cache line
+}
+
+// threadSched returns the schedPoint of the calling thread: the slot of its
+// id (gettid(2)). Two threads whose ids differ by a multiple of 64 share one,
+// and then each may go up to twice schedEvery without a Gosched.
+func threadSched() *schedPoint {
+	return &threadScheds[uint(unix.Gettid())%uint(len(threadScheds))].schedPoint
+}
 
 // schedPoint returns the schedPoint of s's calls.
 func (s *fdConn) schedPoint() *schedPoint {
 	if s.free {
-		return &freeSched
+		return threadSched()
 	}
 	return &s.sched
 }
