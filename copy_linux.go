@@ -27,7 +27,6 @@ const smallCopy = 32 << 10
 const copyChunk = 1 << 20
 
 func copyPipe(dst io.Writer, src io.Reader) (int64, error) {
-	threadSched().point()
 	written, handled, err := spliceCopy(dst, src)
 	if handled {
 		return written, err
@@ -92,6 +91,7 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 		return n, true, err
 	case viaBufPipe:
 		if bp := getBufPipe(); bp != nil {
+			goSched().point() // for a loop of short Copy calls (see goScheds)
 			return staged(dst, src, d, s, bp)
 		}
 		if d.kind != kindPipe { // out of descriptors: no splice without a pipe
@@ -99,6 +99,11 @@ func spliceCopy(dst io.Writer, src io.Reader) (written int64, handled bool, err 
 			return n, true, err
 		}
 	}
+	// The splicer's sides are new, and their own schedPoints fall due only
+	// in a Copy that lasts; a loop of short Copy calls has the goroutine's
+	// (the ways above copy as io.Copy would, and pass through the
+	// scheduler as often as it does).
+	goSched().point()
 	sp := newSplicer(d, s)
 	for {
 		chunk := copyChunk

@@ -148,7 +148,7 @@ type fdConn struct {
 	vm    *vmspliceTry
 	cw    *copyWrite
 	sched schedPoint // when its calls last let the scheduler in
-	free  bool       // opened for one call of Splice, Tee or Vmsplice: its calls use threadSched
+	free  bool       // opened for one call of Splice, Tee or Vmsplice: its calls use goSched
 }
 
 // mayBlock reports a side that splice(2) can sleep on although the pipe side

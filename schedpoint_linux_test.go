@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestSchedPointLetsOthersRun checks schedPoint itself: once schedEvery has
@@ -73,18 +71,18 @@ func letsSchedulerIn(t *testing.T, due func(), yields func() int64, step func() 
 // dueNow backdates p so that its next point calls Gosched.
 func dueNow(p *schedPoint) { p.at.Store(nanotime() - 2*int64(schedEvery)) }
 
-// threadYields and threadsDue are yields and dueNow for every slot of
-// threadScheds: a goroutine may run on any thread.
-func threadYields() (n int64) {
-	for i := range threadScheds {
-		n += threadScheds[i].yields.Load()
+// freeYields and freeDue are yields and dueNow for every slot of goScheds,
+// the points of the free calls.
+func freeYields() (n int64) {
+	for i := range goScheds {
+		n += goScheds[i].yields.Load()
 	}
 	return n
 }
 
-func threadsDue() {
-	for i := range threadScheds {
-		dueNow(&threadScheds[i].schedPoint)
+func freeDue() {
+	for i := range goScheds {
+		dueNow(&goScheds[i])
 	}
 }
 
@@ -114,7 +112,7 @@ func drain(wg *sync.WaitGroup, r *os.File) {
 // TestTransferLoopsLetSchedulerIn checks that each of the package's loops
 // of calls reaches a schedPoint: a VmspliceWriter's commits (its own), the
 // splices of a long Copy (its sides', with a steady side and without), and
-// loops of Splice, Tee, Vmsplice and short Copy calls (threadSched).
+// loops of Splice, Tee, Vmsplice and short Copy calls (goSched).
 func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 	pipe := func(t *testing.T) (r, w *os.File) {
 		r, w, err := Pipe2(O_CLOEXEC | O_NONBLOCK)
@@ -215,7 +213,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer w.Close()
 		feed(&wg, w)
 		n := null(t)
-		letsSchedulerIn(t, threadsDue, threadYields, func() error {
+		letsSchedulerIn(t, freeDue, freeYields, func() error {
 			_, err := Splice(n, r, 64<<10, 0)
 			return err
 		})
@@ -231,7 +229,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		if _, err := w.Write(make([]byte, 4096)); err != nil {
 			t.Fatal(err)
 		}
-		letsSchedulerIn(t, threadsDue, threadYields, func() error {
+		letsSchedulerIn(t, freeDue, freeYields, func() error {
 			_, err := Tee(w2, r, 4096, 0) // r keeps its bytes
 			return err
 		})
@@ -244,7 +242,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer w.Close()
 		drain(&wg, r)
 		buf := make([]byte, 64<<10)
-		letsSchedulerIn(t, threadsDue, threadYields, func() error {
+		letsSchedulerIn(t, freeDue, freeYields, func() error {
 			_, err := Vmsplice(w, [][]byte{buf}, 0)
 			return err
 		})
@@ -257,7 +255,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer w.Close()
 		feed(&wg, w)
 		n := null(t)
-		letsSchedulerIn(t, threadsDue, threadYields, func() error {
+		letsSchedulerIn(t, freeDue, freeYields, func() error {
 			_, err := Copy(n, io.LimitReader(r, 64<<10))
 			return err
 		})
@@ -316,40 +314,54 @@ func TestParkedCommitsDoNotGosched(t *testing.T) {
 	}
 }
 
-// TestThreadSchedsAreThreads checks that loops of Splice, Tee or Vmsplice
-// calls on two threads do not share one schedPoint: sysmon counts each P's
-// turns, and a Gosched on one thread does nothing for the goroutine on the
-// other, so each must make its own when its point falls due.
-func TestThreadSchedsAreThreads(t *testing.T) {
-	tids := make(chan int, 2)
-	step := make([]chan struct{}, 2)
-	yielded := make(chan bool, 2)
-	for i := range step {
+// TestGoSchedsAreGoroutines checks that loops of Splice, Tee or Vmsplice
+// calls in two goroutines do not share one schedPoint: sysmon counts each
+// P's turns, and a Gosched in one goroutine does nothing for the other, so
+// each must make its own when its point falls due.
+func TestGoSchedsAreGoroutines(t *testing.T) {
+	const n = 8
+	slots := make([]*schedPoint, n)
+	step := make([]chan struct{}, n)
+	yielded := make(chan bool, n)
+	var ready sync.WaitGroup
+	for i := range n {
 		step[i] = make(chan struct{})
+		ready.Add(1)
 		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			tids <- unix.Gettid()
-			<-step[i]
-			p := threadSched()
+			slots[i] = goSched()
+			ready.Done()
+			if _, ok := <-step[i]; !ok {
+				return
+			}
+			p := slots[i]
 			from := p.yields.Load()
 			p.point()
 			yielded <- p.yields.Load() > from
 		}()
 	}
-	a, b := <-tids, <-tids
-	if a%len(threadScheds) == b%len(threadScheds) {
-		for i := range step {
-			close(step[i])
-			<-yielded
+	ready.Wait()
+	// Two goroutines with slots of their own: with 256 slots, eight
+	// goroutines all in one would be a hash that tells nothing apart.
+	a, b := 0, -1
+	for i := 1; i < n && b < 0; i++ {
+		if slots[i] != slots[a] {
+			b = i
 		}
-		t.Skipf("threads %d and %d share a slot of %d; run again", a, b, len(threadScheds))
 	}
-	threadsDue()
-	for i := range step { // one after the other: the second must not find the point just made
-		close(step[i])
+	for i := range n {
+		if i != a && i != b {
+			close(step[i])
+		}
+	}
+	if b < 0 {
+		close(step[a])
+		t.Fatalf("%d goroutines' stacks gave one slot of goScheds", n)
+	}
+	freeDue()
+	for _, i := range []int{a, b} { // one after the other: the second must not find the point just made
+		step[i] <- struct{}{}
 		if !<-yielded {
-			t.Errorf("thread %d of 2 made no Gosched with its point due", i+1)
+			t.Errorf("goroutine %d made no Gosched with its point due", i)
 		}
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
-	"golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 )
 
@@ -620,8 +620,8 @@ type schedPoint struct {
 const schedEvery = 5 * time.Millisecond
 
 // point calls runtime.Gosched if schedEvery has passed since it last did,
-// or since the last park or the first call. Of threads sharing p (ids 64
-// apart in threadScheds), the one that sees it due first makes it.
+// or since the last park or the first call. Of goroutines sharing p (a
+// slot of goScheds), the one that sees it due first makes it.
 func (p *schedPoint) point() {
 	now := nanotime()
 	switch at := p.at.Load(); {
@@ -637,35 +637,41 @@ func (p *schedPoint) point() {
 // parked records a park: the goroutine has been through the scheduler.
 func (p *schedPoint) parked() { p.at.Store(nanotime()) }
 
-// threadScheds are the schedPoints of the sides that Splice, Tee and
-// Vmsplice open for one call (fdConn.free), and of the start of each Copy,
-// whose sides' own schedPoints serve only the calls that one Copy makes:
-// one for each thread (threadSched), so that a loop of such calls passes
-// through the scheduler as a VmspliceWriter's commits do. It is kept by
-// thread, not by goroutine (Go has no goroutine-local state) nor shared:
-// sysmon counts each P's turns, and one goroutine's Gosched resets only the
-// P it ran on, so with one point shared by two loops, each went 15-42 ms
-// at a time without one (a hostile review, logging). A goroutine stays on
-// its thread while it does not park or yield, and one that arrives on a
-// thread finds the thread's point last reset before it came, so it is due
-// a Gosched within schedEvery of its arrival at the latest. Parks do not count here:
-// the goroutine that parked may wake on another thread.
-var threadScheds [64]struct {
-	schedPoint
-	_ cpu.CacheLinePad // one thread's point per cache line
-}
+// goScheds are the schedPoints of the sides that Splice, Tee and Vmsplice
+// open for one call (fdConn.free), and of the start of each Copy that
+// splices, whose sides' own schedPoints serve only the calls that one Copy
+// makes: one for each goroutine, as far as goSched can tell them apart, so
+// that a loop of such calls passes through the scheduler as a
+// VmspliceWriter's commits do.
+//
+// They are not one point shared: sysmon counts each P's turns, and a
+// Gosched resets only the P it runs on, so with one point shared by two
+// loops, the one that found it due first made the Gosched and the other
+// went 15-42 ms at a time without one (a hostile review, logging). Nor one
+// per thread: gettid(2) cost 1 µs on a 2-core VM, and a slot found by it
+// took the gains of the Gosched back from loops of Vmsplice calls. Parks do
+// not count here: a point may serve two goroutines whose stacks share a
+// slot.
+var goScheds [256]schedPoint
 
-// threadSched returns the schedPoint of the calling thread: the slot of its
-// id (gettid(2)). Two threads whose ids differ by a multiple of 64 share one,
-// and then each may go up to twice schedEvery without a Gosched.
-func threadSched() *schedPoint {
-	return &threadScheds[uint(unix.Gettid())%uint(len(threadScheds))].schedPoint
+// goSched returns the calling goroutine's slot of goScheds, found from the
+// address of a variable on its stack: stacks are the goroutine's own, and
+// the same call path gives the same slot. A goroutine reaching free calls
+// by two paths may get two slots, and make a Gosched for each (at most one
+// for each path each schedEvery); two goroutines whose stacks hash to one
+// slot share it, and then one of them may go longer without a Gosched, as
+// may a goroutine whose stack has just grown and moved to a slot another
+// used: to at most twice schedEvery.
+func goSched() *schedPoint {
+	var here byte
+	h := uint64(uintptr(unsafe.Pointer(&here))>>11) * 0x9e3779b97f4a7c15 // 2 KiB: the smallest stack
+	return &goScheds[h>>56]
 }
 
 // schedPoint returns the schedPoint of s's calls.
 func (s *fdConn) schedPoint() *schedPoint {
 	if s.free {
-		return threadSched()
+		return goSched()
 	}
 	return &s.sched
 }
