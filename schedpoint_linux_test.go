@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestSchedPointLetsOthersRun checks schedPoint itself: once schedEvery has
@@ -248,6 +250,37 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		})
 	})
 
+	t.Run("Copy/staged", func(t *testing.T) {
+		// From a Unix socket held as an *os.File into /dev/null: through
+		// Copy's buffer pipe (staged).
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, peer := os.NewFile(uintptr(fds[0]), "socket"), os.NewFile(uintptr(fds[1]), "peer")
+		defer src.Close()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer peer.Close()
+		feed(&wg, peer)
+		n := null(t)
+		d, err := open("splice", n, learnAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := open("splice", src, learnAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if route(d, s) != viaBufPipe {
+			t.Fatal("a Copy from a Unix socket into /dev/null does not go through a buffer pipe")
+		}
+		letsSchedulerIn(t, freeDue, freeYields, func() error {
+			_, err := Copy(n, io.LimitReader(src, 64<<10))
+			return err
+		})
+	})
+
 	t.Run("Copy/short", func(t *testing.T) {
 		r, w := pipe(t)
 		var wg sync.WaitGroup
@@ -328,7 +361,13 @@ func TestGoSchedsAreGoroutines(t *testing.T) {
 		step[i] = make(chan struct{})
 		ready.Add(1)
 		go func() {
-			slots[i] = goSched()
+			for range 2 { // the same call path, twice: the same slot
+				p := goSched()
+				if slots[i] != nil && p != slots[i] {
+					t.Errorf("goroutine %d got two slots from one call path", i)
+				}
+				slots[i] = p
+			}
 			ready.Done()
 			if _, ok := <-step[i]; !ok {
 				return
@@ -340,8 +379,16 @@ func TestGoSchedsAreGoroutines(t *testing.T) {
 		}()
 	}
 	ready.Wait()
-	// Two goroutines with slots of their own: with 256 slots, eight
-	// goroutines all in one would be a hash that tells nothing apart.
+	// With 256 slots, eight goroutines in fewer than 5 would be a hash that
+	// tells little apart (for a good one, about 1 run in 100,000).
+	distinct := map[*schedPoint]bool{}
+	for _, p := range slots {
+		distinct[p] = true
+	}
+	if len(distinct) < 5 {
+		t.Errorf("%d goroutines' stacks gave %d slots of goScheds; want at least 5", n, len(distinct))
+	}
+	// Two goroutines with slots of their own.
 	a, b := 0, -1
 	for i := 1; i < n && b < 0; i++ {
 		if slots[i] != slots[a] {
@@ -363,5 +410,37 @@ func TestGoSchedsAreGoroutines(t *testing.T) {
 		if !<-yielded {
 			t.Errorf("goroutine %d made no Gosched with its point due", i)
 		}
+	}
+}
+
+// TestFreeCallsGoschedOncePerPeriod checks the other side of goScheds: a
+// loop of Splice calls keeps its slots (one for each call path) and makes
+// no more than one Gosched for each slot each schedEvery.
+func TestFreeCallsGoschedOncePerPeriod(t *testing.T) {
+	r, w, err := Pipe2(O_CLOEXEC | O_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer w.Close()
+	feed(&wg, w)
+	const paths = 3 // await on the source, on the destination, a try outside a wait
+	from, start := freeYields(), time.Now()
+	for time.Since(start) < 8*schedEvery {
+		if _, err := Splice(null, r, 64<<10, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	most := paths * (int64(time.Since(start)/schedEvery) + 1)
+	if got := freeYields() - from; got > most {
+		t.Errorf("%d Gosched calls in %v of Splice calls; want at most %d (one each %v for each of %d call paths)",
+			got, time.Since(start), most, schedEvery, paths)
 	}
 }
