@@ -88,6 +88,19 @@ func freeDue() {
 	}
 }
 
+// openSides opens dst and src as Copy's splicer does.
+func openSides(t *testing.T, dst, src *os.File) (d, s *fdConn) {
+	t.Helper()
+	d, err := open("splice", dst, learnAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = open("splice", src, learnAll); err != nil {
+		t.Fatal(err)
+	}
+	return d, s
+}
+
 // feed writes into w until the write fails (w closed), and drain reads r
 // until it fails; each in a goroutine that wg waits for.
 func feed(wg *sync.WaitGroup, w *os.File) {
@@ -163,14 +176,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer wg.Wait()
 		defer w.Close()
 		feed(&wg, w)
-		d, err := open("splice", null(t), learnAll)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := open("splice", r, learnAll)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, s := openSides(t, null(t), r)
 		sp := newSplicer(d, s)
 		if sp.t.side != s {
 			t.Fatal("a splice from a pipe into /dev/null does not wait on the pipe")
@@ -190,14 +196,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer w.Close()
 		feed(&wg, w)
 		drain(&wg, r2)
-		d, err := open("splice", w2, learnAll)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := open("splice", r, learnAll)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, s := openSides(t, w2, r)
 		sp := newSplicer(d, s)
 		if sp.t.side != nil {
 			t.Fatal("a splice from a pipe into a pipe waits on one side")
@@ -264,14 +263,7 @@ func TestTransferLoopsLetSchedulerIn(t *testing.T) {
 		defer peer.Close()
 		feed(&wg, peer)
 		n := null(t)
-		d, err := open("splice", n, learnAll)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := open("splice", src, learnAll)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d, s := openSides(t, n, src)
 		if route(d, s) != viaBufPipe {
 			t.Fatal("a Copy from a Unix socket into /dev/null does not go through a buffer pipe")
 		}
