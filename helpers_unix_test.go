@@ -197,18 +197,29 @@ func cpuTime(t testing.TB) time.Duration {
 
 // checkIdle measures the CPU time the whole process uses over d while
 // something waits, and fails the test if it used more than a quarter of the
-// wall time that passed. A loop that spins burns a core, close to all of
-// the time; one that parks, close to none. The bound leaves room for the
-// race detector, the garbage collector and a busy machine, which only
-// lower what a spinning loop gets.
+// wall time that passed, twice in a row. A loop that spins burns a core,
+// close to all of the time, in every window; one that parks, close to none.
+// The bound leaves room for the race detector and a busy machine, which
+// only lower what a spinning loop gets. The garbage collector's work is
+// done before the window (runtime.GC), and a window that still runs over
+// is measured again: with the whole suite under -race -count=10, three
+// tests failed in 20 runs (50-105 ms of CPU in windows of 200-300), where
+// a spin is over in every window.
 func checkIdle(t testing.TB, what string, d time.Duration) {
 	t.Helper()
-	start, before := time.Now(), cpuTime(t)
-	time.Sleep(d)
-	used, elapsed := cpuTime(t)-before, time.Since(start)
-	t.Logf("%s: the process used %v of CPU in %v", what, used, elapsed)
-	if used > elapsed/4 {
-		t.Errorf("%s: the process used %v of CPU in %v: something spins", what, used, elapsed)
+	runtime.GC()
+	for try := 1; ; try++ {
+		start, before := time.Now(), cpuTime(t)
+		time.Sleep(d)
+		used, elapsed := cpuTime(t)-before, time.Since(start)
+		t.Logf("%s: the process used %v of CPU in %v", what, used, elapsed)
+		if used <= elapsed/4 {
+			return
+		}
+		if try == 2 {
+			t.Errorf("%s: the process used %v of CPU in %v, in two windows in a row: something spins", what, used, elapsed)
+			return
+		}
 	}
 }
 
