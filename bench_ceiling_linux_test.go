@@ -1,6 +1,7 @@
 package pipe_test
 
 import (
+	"errors"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -54,13 +55,16 @@ func spinSplice(call sysCall, sched func(), fd, dst, size int, stop *atomic.Bool
 	}
 }
 
+// errReaderGone is spinVmsplice's error when the reader has stopped.
+var errReaderGone = errors.New("the reader stopped")
+
 // spinVmsplice maps all of buf into the pipe behind the write end fd,
 // SPLICE_F_NONBLOCK, retrying EAGAIN and EINTR in a busy loop while ok
 // reports that the reader is still there.
 func spinVmsplice(call sysCall, fd int, buf []byte, ok func() bool) error {
 	for done := 0; done < len(buf); {
 		if !ok() {
-			return os.ErrClosed
+			return errReaderGone
 		}
 		iov := unix.Iovec{Base: &buf[done]}
 		iov.SetLen(len(buf) - done)
@@ -75,8 +79,9 @@ func spinVmsplice(call sysCall, fd int, buf []byte, ok func() bool) error {
 	return nil
 }
 
-// hugeBufs maps two buffers of size bytes in separate 2 MiB runs, advised
-// for huge pages as VmspliceWriter's are, and faulted in, as C's are.
+// hugeBufs maps two buffers of size bytes at the starts of two 2 MiB runs
+// advised for huge pages (VmspliceWriter carves its buffers from such
+// runs), and faults them in before the clock starts, as C does.
 func hugeBufs(b *testing.B, size int) [2][]byte {
 	b.Helper()
 	mem, err := unix.Mmap(-1, 0, 6<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -174,6 +179,7 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 					buf := bufs[i%2]
 					touch(buf, byte(i))
 					if err := spinVmsplice(call, p[1], buf, running); err != nil {
+						stop.Store(true) // a reader still running stops at its next EAGAIN
 						b.Fatalf("vmsplice: %v (the reader got %d bytes)", err, <-got)
 					}
 				}
@@ -195,7 +201,12 @@ func BenchmarkSyscallCeiling(b *testing.B) {
 // loop of vmsplice calls (loop), and the reader Copy (copy) or that
 // benchmark's loop of splice calls (loop), both loops with a Gosched every
 // 5 ms. The pipe is Pipe2's, in the poller, for all four: loop+loop is
-// BenchmarkSyscallCeiling's way=poller, and commit+copy the reuse row.
+// BenchmarkSyscallCeiling's way=poller (whose clock also runs while the
+// pipe drains), and commit+copy the reuse row. The loop writer refills two
+// buffers; a VmspliceWriter of 64 KiB buffers takes 64 in turn, from two 2
+// MiB runs, and faults them in on its first round, inside the clock.
+// A reader that stops early closes the read end, so that the writer fails
+// rather than waits.
 func BenchmarkVmspliceWriterSides(b *testing.B) {
 	const size = 64 << 10
 	for _, way := range []string{"commit+copy", "commit+loop", "loop+copy", "loop+loop"} {
@@ -215,7 +226,11 @@ func BenchmarkVmspliceWriterSides(b *testing.B) {
 				got := make(chan int64, 1)
 				go func() {
 					defer gone.Store(true)
-					n, _ := pipe.Copy(null, r) // the count is what finish checks
+					n, err := pipe.Copy(null, r)
+					if err != nil {
+						b.Errorf("Copy: %v", err)
+						r.Close()
+					}
 					got <- n
 				}()
 				finish = func() int64 { w.Close(); return <-got }
@@ -223,9 +238,15 @@ func BenchmarkVmspliceWriterSides(b *testing.B) {
 				var stop atomic.Bool
 				got := make(chan int64, 1)
 				rfd, nullFD := fdOf(b, r), fdOf(b, devNull(b))
+				// After a failure, the reader stops at its next EAGAIN, before
+				// the pipe's ends are closed (cleanups run last first).
+				b.Cleanup(func() { stop.Store(true) })
 				go func() {
 					defer gone.Store(true)
 					spinSplice(syscall.Syscall6, every5ms(true), rfd, nullFD, size, &stop, got)
+					if !stop.Load() {
+						r.Close() // stopped early: the writer gets EPIPE
+					}
 				}()
 				finish = func() int64 {
 					awaitEmpty(b, rfd, &gone)
@@ -257,8 +278,8 @@ func BenchmarkVmspliceWriterSides(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer() // where runSteps stops it, before the pipe drains
 			n := finish()
-			b.StopTimer()
 			if n != int64(b.N)*size {
 				b.Fatalf("reader got %d bytes; want %d", n, int64(b.N)*size)
 			}
