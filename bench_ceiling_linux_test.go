@@ -221,10 +221,15 @@ func BenchmarkVmspliceWriterSides(b *testing.B) {
 			}
 			var gone atomic.Bool
 			var finish func() int64
+			done := make(chan struct{}) // closed when the reader has returned
 			if copying {
 				null := devNull(b)
 				got := make(chan int64, 1)
+				// After a failure, the reader ends at EOF, before the
+				// pipe's ends are closed (cleanups run last first).
+				b.Cleanup(func() { w.Close(); <-done })
 				go func() {
+					defer close(done)
 					defer gone.Store(true)
 					n, err := pipe.Copy(null, r)
 					if err != nil {
@@ -239,9 +244,10 @@ func BenchmarkVmspliceWriterSides(b *testing.B) {
 				got := make(chan int64, 1)
 				rfd, nullFD := fdOf(b, r), fdOf(b, devNull(b))
 				// After a failure, the reader stops at its next EAGAIN, before
-				// the pipe's ends are closed (cleanups run last first).
-				b.Cleanup(func() { stop.Store(true) })
+				// the pipe's ends are closed.
+				b.Cleanup(func() { stop.Store(true); <-done })
 				go func() {
+					defer close(done)
 					defer gone.Store(true)
 					spinSplice(syscall.Syscall6, every5ms(true), rfd, nullFD, size, &stop, got)
 					if !stop.Load() {
