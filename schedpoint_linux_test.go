@@ -20,7 +20,7 @@ func TestSchedPointLetsOthersRun(t *testing.T) {
 	var p schedPoint
 	ran := 0
 	for range trials {
-		dueNow(&p)
+		p.at.Store(nanotime() - 2*int64(schedEvery))
 		done := make(chan struct{})
 		go func() { close(done) }()
 		p.point()
@@ -50,56 +50,6 @@ func TestSchedPointLetsOthersRun(t *testing.T) {
 	}
 }
 
-// TestSchedPointSkipsClockOnlyWhileFast checks schedSkip: while calls come
-// fast, a point that has fallen due makes its Gosched within schedSkip+1
-// calls, and not always at the first (the clock is not read at each); while
-// they come more than schedSkipWithin apart, at the first.
-func TestSchedPointSkipsClockOnlyWhileFast(t *testing.T) {
-	// The bound as documented; raising schedSkip past it delays every
-	// point that falls due by as many calls.
-	const most = 8
-	if schedSkip+1 > most {
-		t.Fatalf("schedSkip %d: a point due would wait up to %d calls; want at most %d", schedSkip, schedSkip+1, most)
-	}
-	var p schedPoint
-	for range 1000 {
-		p.point()
-	}
-	late := 0
-	for trial := range 40 {
-		p.at.Store(nanotime() - 2*int64(schedEvery)) // due; its skip count left as it is
-		from, calls := p.yields.Load(), 0
-		for p.yields.Load() == from && calls < most {
-			p.point()
-			calls++
-		}
-		if p.yields.Load() == from {
-			t.Fatalf("trial %d: no Gosched in %d fast calls of a point due", trial, calls)
-		}
-		if calls > 1 {
-			late++
-		}
-		for range trial % (schedSkip + 1) { // start the next trial elsewhere in the count
-			p.point()
-		}
-	}
-	if late == 0 {
-		t.Errorf("all 40 points due made their Gosched at the first fast call: the clock is read at every call")
-	}
-
-	var q schedPoint
-	q.point()
-	for trial := range 5 {
-		time.Sleep(2 * schedSkipWithin)
-		q.at.Store(nanotime() - 2*int64(schedEvery))
-		from := q.yields.Load()
-		q.point()
-		if q.yields.Load() == from {
-			t.Errorf("trial %d: a point due after %v without a call made no Gosched at the first call", trial, 2*schedSkipWithin)
-		}
-	}
-}
-
 // letsSchedulerIn makes the schedPoints of a loop due (due) before each of
 // 20 steps and fails the test unless yields grows in each: every step of a
 // loop of the package's calls must reach a schedPoint before anything in it
@@ -120,12 +70,8 @@ func letsSchedulerIn(t *testing.T, due func(), yields func() int64, step func() 
 	}
 }
 
-// dueNow backdates p so that its next point calls Gosched: it also makes
-// that point read the clock (schedSkip).
-func dueNow(p *schedPoint) {
-	p.at.Store(nanotime() - 2*int64(schedEvery))
-	p.skip.Store(0)
-}
+// dueNow backdates p so that its next point calls Gosched.
+func dueNow(p *schedPoint) { p.at.Store(nanotime() - 2*int64(schedEvery)) }
 
 // freeYields and freeDue are yields and dueNow for every slot of goScheds,
 // the points of the free calls.
@@ -138,7 +84,7 @@ func freeYields() (n int64) {
 
 func freeDue() {
 	for i := range goScheds {
-		dueNow(&goScheds[i].schedPoint)
+		dueNow(&goScheds[i])
 	}
 }
 

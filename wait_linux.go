@@ -608,30 +608,10 @@ var yieldOffUntil atomic.Int64
 // rounds they made 170 and 362, at 20.2 GB/s, as much as the same loop
 // making its calls with RawSyscall6, which sysmon never sees (`perf stat`,
 // a throwaway build).
-//
-// Reading the clock costs about as much as the rest of a point: 100-180 ns
-// for the first read after a system call on a 2-core VM, where a pipe's
-// system call costs 1-2.5 µs. So while calls come fast, point reads it at
-// one call in schedSkip+1 only (see schedSkipWithin).
 type schedPoint struct {
 	at     atomic.Int64 // nanotime of the last Gosched or park, or of the first call; 0 before it
 	yields atomic.Int64 // how many times point called Gosched (the tests read it)
-	read   atomic.Int64 // nanotime of point's last clock read; 0 before it
-	skip   atomic.Int32 // calls point lets pass before it reads the clock again
 }
-
-// schedSkip is how many calls point lets pass without reading the clock
-// after a read that came less than schedSkipWithin after the one before
-// it: a point falls due up to schedSkip calls late, and only while calls
-// take microseconds each. A call that runs long (a large splice, a spin)
-// makes the next read come late, and then each call reads the clock until
-// they come fast again. Fresh 4 KiB commits with a reader splicing them
-// read the clock 0.41 times a commit rather than 1.9 (both goroutines),
-// and moved 2-7% more (BENCHMARKS.md, "A clock read per call").
-const (
-	schedSkip       = 7
-	schedSkipWithin = schedEvery / 16
-)
 
 // schedEvery is how often a schedPoint calls Gosched: half of sysmon's 10
 // ms (forcePreemptNS in the runtime), so that sysmon never sees a
@@ -641,19 +621,10 @@ const (
 const schedEvery = 5 * time.Millisecond
 
 // point calls runtime.Gosched if schedEvery has passed since it last did,
-// or since the last park or the first call, as seen at its last clock read
-// (schedSkip). Of goroutines sharing p (a slot of goScheds), the one that
-// sees it due first makes it.
+// or since the last park or the first call. Of goroutines sharing p (a
+// slot of goScheds), the one that sees it due first makes it.
 func (p *schedPoint) point() {
-	if p.skip.Add(-1) >= 0 {
-		return
-	}
 	now := nanotime()
-	if last := p.read.Swap(now); last != 0 && now-last < int64(schedSkipWithin) {
-		p.skip.Store(schedSkip)
-	} else {
-		p.skip.Store(0)
-	}
 	switch at := p.at.Load(); {
 	case at == 0:
 		p.at.CompareAndSwap(0, now)
@@ -682,13 +653,8 @@ func (p *schedPoint) parked() { p.at.Store(nanotime()) }
 // per thread: gettid(2) cost 1 µs on a 2-core VM, and a slot found by it
 // took the gains of the Gosched back from loops of Vmsplice calls. Parks do
 // not count here: a point may serve two goroutines whose stacks share a
-// slot. Each point writes its slot's skip count, so the slots are 128
-// bytes apart: wherever the array starts, no 64-byte cache line holds the
-// fields of two (32 bytes each).
-var goScheds [256]struct {
-	schedPoint
-	_ [128 - unsafe.Sizeof(schedPoint{})]byte
-}
+// slot.
+var goScheds [256]schedPoint
 
 // goSched returns the calling goroutine's slot of goScheds, found from the
 // address of a variable on its stack: stacks are the goroutine's own, and
@@ -706,7 +672,7 @@ var goScheds [256]struct {
 func goSched() *schedPoint {
 	var here byte
 	h := uint64(uintptr(unsafe.Pointer(&here))>>11) * 0x9e3779b97f4a7c15 // 2 KiB: the smallest stack
-	return &goScheds[h>>56].schedPoint
+	return &goScheds[h>>56]
 }
 
 // schedPoint returns the schedPoint of s's calls.
