@@ -1,0 +1,156 @@
+// epollref does the work of the C reference's busy reuse mode
+// (shared/bench/pipebench.c -m vmsplice -T -W -n): a writer thread
+// vmsplices two chunks in turn, with a byte written in every 4 KiB page of
+// a chunk before each vmsplice, and a reader thread splices the pipe to
+// /dev/null; both retry EAGAIN at once. With -E, the pipe's two ends are
+// also registered in an epoll set, as the Go runtime's poller registers
+// every non-blocking *os.File (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET), and a
+// third thread harvests the set every 5 ms, about as often as a Go program
+// whose two goroutines never park polls it (at each Gosched, which the
+// package's loops make every 5 ms, and from sysmon). BENCHMARKS.md, "C with
+// its pipe in an epoll set", says what -E costs.
+//
+//   cc -O2 -pthread -o epollref testdata/epollref.c
+//   ./epollref -b 65536 -p 65536 -t 1 [-E]
+//
+// Prints: epollref,<buf>,<pipe>,<epoll 0|1>,<bytes>,<secs>,<GB/s>.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int stop;
+static int rfd, wfd, epfd = -1;
+static size_t chunk;
+static int pipe_size;
+static unsigned long long got;
+
+static void die(const char *what) {
+	perror(what);
+	exit(1);
+}
+
+static double now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *reader(void *arg) {
+	(void)arg;
+	int null = open("/dev/null", O_WRONLY);
+	if (null < 0)
+		die("open /dev/null");
+	for (;;) {
+		ssize_t n = splice(rfd, NULL, null, NULL, (size_t)pipe_size, SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			got += (unsigned long long)n;
+		} else if (n == 0) {
+			return NULL; // the writer closed its end
+		} else if (errno != EAGAIN && errno != EINTR) {
+			die("splice");
+		}
+	}
+}
+
+static void *harvester(void *arg) {
+	(void)arg;
+	struct epoll_event evs[8];
+	struct timespec five = {0, 5 * 1000 * 1000};
+	while (!atomic_load(&stop)) {
+		if (epoll_wait(epfd, evs, 8, 0) < 0 && errno != EINTR)
+			die("epoll_wait");
+		nanosleep(&five, NULL);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv) {
+	int use_epoll = 0, opt;
+	double secs = 1;
+	chunk = 64 << 10;
+	pipe_size = 64 << 10;
+	while ((opt = getopt(argc, argv, "b:p:t:E")) != -1) {
+		switch (opt) {
+		case 'b': chunk = strtoul(optarg, NULL, 0); break;
+		case 'p': pipe_size = atoi(optarg); break;
+		case 't': secs = atof(optarg); break;
+		case 'E': use_epoll = 1; break;
+		default:
+			fprintf(stderr, "usage: %s [-b chunk] [-p pipe] [-t secs] [-E]\n", argv[0]);
+			return 2;
+		}
+	}
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+		die("pipe2");
+	rfd = fds[0], wfd = fds[1];
+	if (fcntl(wfd, F_SETPIPE_SZ, pipe_size) < 0)
+		die("F_SETPIPE_SZ");
+	pipe_size = fcntl(wfd, F_GETPIPE_SZ);
+	pthread_t ht;
+	if (use_epoll) {
+		if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+			die("epoll_create1");
+		for (int i = 0; i < 2; i++) {
+			struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+			ev.data.fd = fds[i];
+			if (epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev) != 0)
+				die("epoll_ctl");
+		}
+		if (pthread_create(&ht, NULL, harvester, NULL) != 0)
+			die("pthread_create");
+	}
+	// Two chunks in transparent huge pages: one 2 MiB-aligned mapping.
+	size_t span = 2 * chunk, huge = 2 << 20;
+	size_t len = (span + huge - 1) / huge * huge;
+	char *raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		die("mmap");
+	char *mem = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+	madvise(mem, len, MADV_HUGEPAGE);
+	memset(mem, 1, span);
+	pthread_t rt;
+	if (pthread_create(&rt, NULL, reader, NULL) != 0)
+		die("pthread_create");
+	unsigned long long sent = 0;
+	double start = now(), end = start + secs;
+	for (unsigned k = 0; now() < end; k++) {
+		char *c = mem + (k % 2) * chunk;
+		for (size_t i = 0; i < chunk; i += 4096)
+			c[i] = (char)k;
+		struct iovec iov = {c, chunk};
+		while (iov.iov_len > 0) {
+			ssize_t n = vmsplice(wfd, &iov, 1, SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				iov.iov_base = (char *)iov.iov_base + n;
+				iov.iov_len -= (size_t)n;
+				sent += (unsigned long long)n;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				die("vmsplice");
+			}
+		}
+	}
+	close(wfd);
+	pthread_join(rt, NULL);
+	double took = now() - start;
+	atomic_store(&stop, 1);
+	if (use_epoll)
+		pthread_join(ht, NULL);
+	if (got != sent) {
+		fprintf(stderr, "reader got %llu bytes of %llu\n", got, sent);
+		return 1;
+	}
+	printf("epollref,%zu,%d,%d,%llu,%.4f,%.3f\n", chunk, pipe_size, use_epoll, got, took, got / took / 1e9);
+	return 0;
+}
