@@ -55,8 +55,12 @@ func spinSplice(call sysCall, sched func(), fd, dst, size int, stop *atomic.Bool
 	}
 }
 
-// errReaderGone is spinVmsplice's error when the reader has stopped.
-var errReaderGone = errors.New("the reader stopped")
+// errReaderGone is spinVmsplice's error when the reader has stopped, and
+// errVmspliceNothing when vmsplice(2) mapped nothing without an error.
+var (
+	errReaderGone      = errors.New("the reader stopped")
+	errVmspliceNothing = errors.New("vmsplice mapped nothing")
+)
 
 // spinVmsplice maps all of buf into the pipe behind the write end fd,
 // SPLICE_F_NONBLOCK, retrying EAGAIN and EINTR in a busy loop while ok
@@ -70,6 +74,8 @@ func spinVmsplice(call sysCall, fd int, buf []byte, ok func() bool) error {
 		iov.SetLen(len(buf) - done)
 		m, _, errno := call(unix.SYS_VMSPLICE, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1, unix.SPLICE_F_NONBLOCK, 0, 0)
 		switch {
+		case errno == 0 && m == 0: // never for a non-empty iovec; do not loop on it
+			return errVmspliceNothing
 		case errno == 0:
 			done += int(m)
 		case errno != unix.EAGAIN && errno != unix.EINTR:
