@@ -6,7 +6,9 @@
 // runs of 2 MiB (or of the chunk's size, if larger), each run given fresh
 // pages with madvise(MADV_DONTNEED) when the writer comes back to it
 // (pipebench's -F). They are in transparent huge pages, or with -H none in
-// 4 KiB pages, as a Go heap buffer is. Both threads retry EAGAIN at once
+// 4 KiB pages, as a Go heap buffer is where transparent huge pages are set
+// to "madvise" (with "always" it may get huge pages). Both threads retry
+// EAGAIN at once
 // (pipebench's -n); with -s they sleep in the kernel instead (blocking
 // calls, pipebench's default).
 //
@@ -15,11 +17,13 @@
 // (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET), and a third thread harvests the set
 // every 10 ms without waiting, as the Go runtime's sysmon does in a program
 // whose goroutines never park (then nothing else polls: the scheduler
-// polls the network only while a goroutine is parked in the poller). Each
-// vmsplice(2) wakes every entry on the pipe's reader queue, and each splice
-// that empties some of it every entry on the writer queue, with no event
-// key, and a pipe's poll puts each registered end on both queues: the set's
-// callbacks run on every call that moves data. A Go program with a thread
+// polls the network only while a goroutine is parked in the poller). A
+// pipe's poll puts the read end on the pipe's reader queue and the write
+// end on its writer queue (pipe_poll, fs/pipe.c); each vmsplice(2) wakes
+// the reader queue, and each splice that frees a slot the writer queue,
+// with no event key (wakeup_pipe_readers and wakeup_pipe_writers,
+// fs/splice.c): one of the set's callbacks runs on every call that moves
+// data. A Go program with a thread
 // blocked in epoll_wait, which every callback then wakes, pays more: -E is
 // the least the poller costs. BENCHMARKS.md, "C with its pipe in an epoll
 // set", says what -E costs.
@@ -125,7 +129,13 @@ int main(int argc, char **argv) {
 		switch (opt) {
 		case 'b': chunk = size(optarg); break;
 		case 'p': pipe_size = (int)size(optarg); break;
-		case 't': secs = atof(optarg); break;
+		case 't': {
+			char *end;
+			secs = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || !(secs > 0))
+				goto usage;
+			break;
+		}
 		case 'H':
 			if (strcmp(optarg, "none") == 0)
 				huge_pages = 0;
@@ -151,7 +161,8 @@ int main(int argc, char **argv) {
 	// Fresh pages: a ring of chunks over two runs, each given fresh pages
 	// whole, so that huge pages stay whole, when the writer comes back to it.
 	size_t huge = 2 << 20, run = chunk > huge ? chunk : huge;
-	if (fresh && (run % chunk != 0 || (size_t)pipe_size > run)) {
+	int whole = chunk <= huge ? huge % chunk == 0 : chunk % huge == 0;
+	if (fresh && (!whole || (size_t)pipe_size > run)) {
 		fprintf(stderr, "epollref: -F needs a chunk that divides 2 MiB (or a multiple of 2 MiB) and a pipe of at most a run\n");
 		return 2;
 	}
@@ -177,7 +188,7 @@ int main(int argc, char **argv) {
 		die("mmap");
 	char *mem = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
 	if (madvise(mem, len, huge_pages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0)
-		die("madvise(MADV_HUGEPAGE)");
+		die(huge_pages ? "madvise(MADV_HUGEPAGE)" : "madvise(MADV_NOHUGEPAGE)");
 	memset(mem, 1, span);
 	pthread_t rt;
 	struct reader_args ra = {.fd = fds[0], .pipe_size = pipe_size, .flags = sleeps ? 0 : SPLICE_F_NONBLOCK};
