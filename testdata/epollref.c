@@ -5,28 +5,26 @@
 // are two, refilled in turn (pipebench's -W), or with -F a ring over two
 // runs of 2 MiB (or of the chunk's size, if larger), each run given fresh
 // pages with madvise(MADV_DONTNEED) when the writer comes back to it
-// (pipebench's -F). They are in transparent huge pages, or with -H none in
-// 4 KiB pages, as a Go heap buffer is where transparent huge pages are set
-// to "madvise" (with "always" it may get huge pages). Both threads retry
-// EAGAIN at once
-// (pipebench's -n); with -s they sleep in the kernel instead (blocking
-// calls, pipebench's default).
+// (pipebench's -F). They are in transparent huge pages, or with -H none
+// in 4 KiB pages, as a Go heap buffer is where transparent huge pages are
+// set to "madvise" (with "always" it may get huge pages). Both threads
+// retry EAGAIN at once (pipebench's -n); with -s they sleep in the kernel
+// instead (blocking calls, pipebench's default).
 //
 // With -E, the pipe's two ends are also registered in an epoll set, as the
 // Go runtime's poller registers every non-blocking *os.File
 // (EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET), and a third thread harvests the set
 // every 10 ms without waiting, as the Go runtime's sysmon does in a program
-// whose goroutines never park (then nothing else polls: the scheduler
-// polls the network only while a goroutine is parked in the poller). A
-// pipe's poll puts the read end on the pipe's reader queue and the write
-// end on its writer queue (pipe_poll, fs/pipe.c); each vmsplice(2) wakes
-// the reader queue, and each splice that frees a slot the writer queue,
-// with no event key (wakeup_pipe_readers and wakeup_pipe_writers,
-// fs/splice.c): one of the set's callbacks runs on every call that moves
-// data. A Go program with a thread
-// blocked in epoll_wait, which every callback then wakes, pays more: -E is
-// the least the poller costs. BENCHMARKS.md, "C with its pipe in an epoll
-// set", says what -E costs.
+// whose goroutines never park (then nothing else polls: the scheduler polls
+// the network only while a goroutine is parked in the poller). A pipe's poll
+// puts the read end on the pipe's reader queue and the write end on its
+// writer queue (pipe_poll, fs/pipe.c); each vmsplice(2) wakes the reader
+// queue, and each splice that frees a slot the writer queue, with no event
+// key (wakeup_pipe_readers and wakeup_pipe_writers, fs/splice.c): one of the
+// set's callbacks runs on every call that moves data. A Go program with a
+// thread blocked in epoll_wait, which every callback then wakes, pays more:
+// -E is the least the poller costs. BENCHMARKS.md, "C with its pipe in an
+// epoll set", says what -E costs.
 //
 //   cc -O2 -pthread -o epollref testdata/epollref.c
 //   ./epollref -b 64k -p 64k -t 1 [-F] [-H none] [-s] [-E]
