@@ -209,7 +209,10 @@ int main(int argc, char **argv) {
 				iov.iov_base = (char *)iov.iov_base + n;
 				iov.iov_len -= (size_t)n;
 				sent += (unsigned long long)n;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			} else if (n == 0) { // never for a non-empty iovec; do not loop on it
+				fprintf(stderr, "epollref: vmsplice mapped nothing\n");
+				return 1;
+			} else if (errno != EAGAIN && errno != EINTR) {
 				die("vmsplice");
 			}
 		}
