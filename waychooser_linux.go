@@ -28,10 +28,15 @@ import "time"
 // 64 KiB pipe (one 2-core VM) its fastest window ran at 6 GB/s while the
 // writer moved 2.5 on the whole, below w.Write's 2.7-2.9, and it kept
 // mapping. A trial that can time none of 16 commits in a row (each came more
-// than wayIdle after the one before) is lost. The first windows of a writer
-// (cold pages) and the first window of a trial (the switch: mapping again
-// refills buffers that copying kept) say nothing of the steady state and are
-// left out.
+// than wayIdle after the one before) is lost, and so is one that has taken
+// more than wayLoser times the time per byte of the way in use over a
+// quarter of a window: with fresh 64 KiB to 1 MiB commits on a 2-core KVM
+// machine, copying took about four times as long as mapping, and trials of
+// three windows each cost the writer a fifth of its speed. The first
+// windows of a writer (cold pages) and the first window of a trial (the
+// switch: mapping again refills buffers that copying kept) say nothing of
+// the steady state and are left out; a trial of mapping is not judged
+// losing in its first window either.
 //
 // The zero value maps, and tries copying after the windows that wayWarmup
 // and wayFirstTrial count.
@@ -101,6 +106,10 @@ const (
 	// wayBetter is how much less time per byte a trial must take to win:
 	// less than this would be the noise of a shared machine.
 	wayBetter = 0.9
+
+	// wayLoser is how much more time per byte a trial may take before it
+	// ends early, lost.
+	wayLoser = 2.0
 )
 
 // copyNext reports whether the next commit is to be copied.
@@ -129,7 +138,12 @@ func (c *wayChooser) committed(n int, now int64) {
 	c.idle = 0
 	c.bytes += int64(n)
 	c.ns += d
-	if c.commits++; c.bytes < wayWindow || c.commits < wayCommits && c.bytes < wayWindowMax {
+	c.commits++
+	if c.trying && c.losing() {
+		c.endTrial(false)
+		return
+	}
+	if c.bytes < wayWindow || c.commits < wayCommits && c.bytes < wayWindowMax {
 		return
 	}
 	measured := window{c.bytes, c.ns}
@@ -161,6 +175,19 @@ func (c *wayChooser) committed(n int, now int64) {
 	}
 	base := c.used.rate()
 	c.endTrial(base > 0 && c.tried.rate() < base*wayBetter)
+}
+
+// losing reports whether the trial's window so far shows it taking more
+// than wayLoser times the time per byte of the way in use, over at least a
+// quarter of a window: it cannot win, and finishing it would cost wayTrial
+// windows at that rate. A trial of mapping is not judged in its first
+// window, which refills the buffers that copying kept.
+func (c *wayChooser) losing() bool {
+	if c.commits < wayCommits/4 || c.bytes < wayWindow/4 || c.trial == 0 && c.copying {
+		return false
+	}
+	base := c.used.rate()
+	return base > 0 && float64(c.ns) > wayLoser*base*float64(c.bytes)
 }
 
 // endTrial ends the trial: the other way is taken if it won, else the way

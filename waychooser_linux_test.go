@@ -161,6 +161,44 @@ func TestWayChooser(t *testing.T) {
 			t.Errorf("mapping is 30%% slower on the whole, but the writer mapped %d of the last %d GiB; want at most an eighth", mapped>>30, all>>30)
 		}
 	})
+	t.Run("a trial far slower ends early", func(t *testing.T) {
+		// Copying takes four times as long as mapping (fresh commits on
+		// a fast machine): each trial must end after a quarter of a
+		// window, not after wayTrial windows.
+		for _, size := range []int{64 << 10, 1 << 20} {
+			var c wayChooser
+			now := int64(1)
+			var trials, copied, most, inTrial int64
+			for sent := int64(0); sent < 8<<30; sent += int64(size) {
+				trying := c.trying
+				if c.copyNext() {
+					now += 4 * int64(size)
+					copied += int64(size)
+					inTrial += int64(size)
+				} else {
+					now += int64(size)
+				}
+				c.committed(size, now)
+				if trying && !c.trying {
+					trials++
+					most = max(most, inTrial)
+					inTrial = 0
+				}
+			}
+			if c.copying {
+				t.Fatalf("%d-byte commits: copying four times slower was taken up", size)
+			}
+			// The first commit of a trial is not timed; then at least
+			// wayCommits/4 commits and wayWindow/4 bytes are.
+			limit := int64(max(wayWindow/4, wayCommits/4*size) + size)
+			if trials < 3 || most > limit {
+				t.Errorf("%d-byte commits: %d trials, the longest copied %d bytes; want at least 3 trials of at most %d bytes", size, trials, most, limit)
+			}
+			if copied > 8<<30/100 {
+				t.Errorf("%d-byte commits: trials copied %d bytes of 8 GiB; want at most 1%%", size, copied)
+			}
+		}
+	})
 	t.Run("within noise", func(t *testing.T) {
 		var c wayChooser
 		now := int64(1)
