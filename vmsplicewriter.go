@@ -214,8 +214,10 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     whichever this writer has measured to be faster: it times its commits,
 //     and now and then tries the other way for a few dozen commits, at
 //     least 12 MiB and at most 192 MiB (which wins depends on the machine,
-//     the pipe's size and the reader). A trial that takes more than twice
-//     as long as the way in use ends after at least 1 MiB and 4 commits.
+//     the pipe's size and the reader). A trial that runs at less than half
+//     the speed of the way in use ends sooner: once the first quarter of
+//     one of its windows (at least 1 MiB and 4 commits) shows it, leaving
+//     out the slowest commit.
 //   - With [VmspliceWriter.SetReuse], a larger commit is mapped.
 //   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
 //     commit is mapped, so that none is a packet and the reader gets a byte

@@ -28,15 +28,15 @@ import "time"
 // 64 KiB pipe (one 2-core VM) its fastest window ran at 6 GB/s while the
 // writer moved 2.5 on the whole, below w.Write's 2.7-2.9, and it kept
 // mapping. A trial that can time none of 16 commits in a row (each came more
-// than wayIdle after the one before) is lost, and so is one that has taken
-// more than wayLoser times the time per byte of the way in use over a
-// quarter of a window: with fresh 64 KiB to 1 MiB commits on a 2-core KVM
-// machine, copying took about four times as long as mapping, and trials of
-// three windows each cost the writer a fifth of its speed. The first
-// windows of a writer (cold pages) and the first window of a trial (the
-// switch: mapping again refills buffers that copying kept) say nothing of
-// the steady state and are left out; a trial of mapping is not judged
-// losing in its first window either.
+// than wayIdle after the one before) is lost, and so is one whose window,
+// at a quarter of its measure, took more than wayLoser times the way in
+// use's time per byte, its slowest commit left out (see losing): with fresh
+// 64 KiB to 1 MiB commits on a 2-core KVM machine, copying took about four
+// times as long as mapping, and the writer moved a fifth more once such
+// trials ended early (BENCHMARKS.md). The first windows of a writer (cold
+// pages) and the first window of a trial (the switch: mapping again
+// refills buffers that copying kept) say nothing of the steady state and
+// are left out of the verdicts.
 //
 // The zero value maps, and tries copying after the windows that wayWarmup
 // and wayFirstTrial count.
@@ -47,6 +47,7 @@ type wayChooser struct {
 	bytes   int64  // the window being measured: bytes committed
 	ns      int64  // and the time they took
 	commits int    // and how many commits
+	worst   window // and its slowest commit
 	idle    int    // commits of the trial in a row that came after more than wayIdle
 	warm    int64  // bytes measured and left out at the start
 	used    window // the way in use's windows since the last trial (or switch)
@@ -107,8 +108,8 @@ const (
 	// less than this would be the noise of a shared machine.
 	wayBetter = 0.9
 
-	// wayLoser is how much more time per byte a trial may take before it
-	// ends early, lost.
+	// wayLoser is the factor of the way in use's time per byte past which
+	// a trial ends early, lost (see losing).
 	wayLoser = 2.0
 )
 
@@ -139,7 +140,10 @@ func (c *wayChooser) committed(n int, now int64) {
 	c.bytes += int64(n)
 	c.ns += d
 	c.commits++
-	if c.trying && c.losing() {
+	if d > c.worst.ns {
+		c.worst = window{int64(n), d}
+	}
+	if c.trying && c.losing(n) {
 		c.endTrial(false)
 		return
 	}
@@ -147,7 +151,7 @@ func (c *wayChooser) committed(n int, now int64) {
 		return
 	}
 	measured := window{c.bytes, c.ns}
-	c.bytes, c.ns, c.commits = 0, 0, 0
+	c.newWindow()
 	if c.warm < wayWarmup {
 		c.warm += wayWindow
 		return
@@ -177,24 +181,36 @@ func (c *wayChooser) committed(n int, now int64) {
 	c.endTrial(base > 0 && c.tried.rate() < base*wayBetter)
 }
 
-// losing reports whether the trial's window so far shows it taking more
-// than wayLoser times the time per byte of the way in use, over at least a
-// quarter of a window: it cannot win, and finishing it would cost wayTrial
-// windows at that rate. A trial of mapping is not judged in its first
-// window, which refills the buffers that copying kept.
-func (c *wayChooser) losing() bool {
-	if c.commits < wayCommits/4 || c.bytes < wayWindow/4 || c.trial == 0 && c.copying {
+// losing reports, at the commit of n bytes that brings the window to a
+// quarter of its measure (wayCommits/4 commits and wayWindow/4 bytes),
+// whether the trial took more than wayLoser times the way in use's time per
+// byte over them, leaving out the slowest commit: a way that slow is most
+// unlikely to win, and running the trial's course would cost wayTrial
+// windows at that rate; one stall (a refill, a wake-up, another program)
+// does not end it. It is asked once a window. A trial of mapping is not
+// judged in its first window, which refills the buffers that copying kept;
+// a trial of copying is (it refills nothing), though that window does not
+// count in the verdict at the trial's end.
+func (c *wayChooser) losing(n int) bool {
+	const commits, bytes = wayCommits / 4, wayWindow / 4
+	reached := c.commits >= commits && c.bytes >= bytes
+	before := c.commits-1 >= commits && c.bytes-int64(n) >= bytes
+	if !reached || before || c.trial == 0 && c.copying {
 		return false
 	}
 	base := c.used.rate()
-	return base > 0 && float64(c.ns) > wayLoser*base*float64(c.bytes)
+	rest := window{c.bytes - c.worst.bytes, c.ns - c.worst.ns}
+	return base > 0 && rest.bytes > 0 && float64(rest.ns) > wayLoser*base*float64(rest.bytes)
 }
+
+// newWindow starts a window of measurement.
+func (c *wayChooser) newWindow() { c.bytes, c.ns, c.commits, c.worst = 0, 0, 0, window{} }
 
 // endTrial ends the trial: the other way is taken if it won, else the way
 // in use goes on and the next trial waits twice as long.
 func (c *wayChooser) endTrial(won bool) {
 	c.trying, c.since, c.idle = false, 0, 0
-	c.bytes, c.ns, c.commits = 0, 0, 0
+	c.newWindow()
 	c.last = 0 // the next interval is the trial's
 	c.used = window{}
 	if won {
@@ -221,6 +237,7 @@ func (c *wayChooser) timing() bool { return c.last != 0 }
 // be tried again for a long while, and the commit is not timed.
 func (c *wayChooser) cannotCopy() {
 	c.copying, c.trying, c.since, c.used, c.back = false, false, 0, window{}, false
-	c.gap, c.bytes, c.ns, c.commits = wayGapMax, 0, 0, 0
+	c.gap = wayGapMax
+	c.newWindow()
 	c.last = 0 // so committed times the interval after this commit, not this one
 }

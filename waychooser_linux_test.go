@@ -199,6 +199,47 @@ func TestWayChooser(t *testing.T) {
 			}
 		}
 	})
+	t.Run("one stall does not end a faster trial", func(t *testing.T) {
+		// Copying takes 0.6 of mapping's time, but the second timed
+		// commit of each trial stalls 5 ms (a wake-up, another program):
+		// the trial must run its course and win.
+		for _, size := range []int{64 << 10, 1 << 20} {
+			var c wayChooser
+			now := int64(1)
+			for sent := int64(0); sent < 1<<30 && !c.copying; sent += int64(size) {
+				if c.copyNext() {
+					now += int64(size) * 6 / 10
+					if c.trial == 0 && c.commits == 1 {
+						now += 5_000_000
+					}
+				} else {
+					now += int64(size)
+				}
+				c.committed(size, now)
+			}
+			if !c.copying {
+				t.Errorf("%d-byte commits: copying is faster but for one stall a trial, and the writer still maps after 1 GiB", size)
+			}
+		}
+	})
+	t.Run("a trial less than twice as slow runs its course", func(t *testing.T) {
+		var c wayChooser
+		now := int64(1)
+		var copied int64
+		for tried := false; !tried || c.trying; {
+			tried = tried || c.trying
+			if c.copyNext() {
+				now += n * 18 / 10
+				copied += n
+			} else {
+				now += n
+			}
+			c.committed(n, now)
+		}
+		if copied < (wayTrial-1)*wayWindow {
+			t.Errorf("a trial of copying at 1.8 times mapping's time ended after %d bytes; want its %d windows", copied, wayTrial)
+		}
+	})
 	t.Run("within noise", func(t *testing.T) {
 		var c wayChooser
 		now := int64(1)
