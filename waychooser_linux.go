@@ -32,7 +32,7 @@ import "time"
 // at a quarter of its measure, took more than wayLoser times the way in
 // use's time per byte, its slowest commit left out (see losing): with fresh
 // 64 KiB to 1 MiB commits on a 2-core KVM machine, copying took about four
-// times as long as mapping, and the writer moved a fifth more once such
+// times as long as mapping, and 1 MiB commits moved 29% more once such
 // trials ended early (BENCHMARKS.md). The first windows of a writer (cold
 // pages) and the first window of a trial (the switch: mapping again
 // refills buffers that copying kept) say nothing of the steady state and
