@@ -212,12 +212,12 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     2.6 to 3.2 times as long in a test.)
 //   - With fresh pages (the default), a larger commit is mapped or copied,
 //     whichever this writer has measured to be faster: it times its commits,
-//     and now and then tries the other way for a few dozen commits, at
-//     least 12 MiB and at most 192 MiB (which wins depends on the machine,
-//     the pipe's size and the reader). A trial that runs at less than half
-//     the speed of the way in use ends sooner: once the first quarter of
-//     one of its windows (at least 1 MiB and 4 commits) shows it, leaving
-//     out the slowest commit.
+//     and now and then tries the other way for a few dozen commits and at
+//     least 12 MiB (which wins depends on the machine, the pipe's size and
+//     the reader). A trial that runs at less than half the speed of the
+//     way in use ends sooner: once the first quarter of one of its windows
+//     (at least 1 MiB and 4 commits, or 16 MiB and 2) shows it, leaving out
+//     the commit that fell furthest behind.
 //   - With [VmspliceWriter.SetReuse], a larger commit is mapped.
 //   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
 //     commit is mapped, so that none is a packet and the reader gets a byte

@@ -30,33 +30,35 @@ import "time"
 // mapping. A trial that can time none of 16 commits in a row (each came more
 // than wayIdle after the one before) is lost, and so is one whose window,
 // at a quarter of its measure, took more than wayLoser times the way in
-// use's time per byte, its slowest commit left out (see losing): with fresh
+// use's time per byte, its worst commit left out (see losing): with fresh
 // 64 KiB to 1 MiB commits on a 2-core KVM machine, copying took about four
 // times as long as mapping, and 1 MiB commits moved 29% more once such
 // trials ended early (BENCHMARKS.md). The first windows of a writer (cold
 // pages) and the first window of a trial (the switch: mapping again
 // refills buffers that copying kept) say nothing of the steady state and
-// are left out of the verdicts.
+// are left out of the verdicts on which way wins (losing judges a trial of
+// copying in its first window: copying refills nothing).
 //
 // The zero value maps, and tries copying after the windows that wayWarmup
 // and wayFirstTrial count.
 type wayChooser struct {
-	copying bool   // the way in use: copy, else map
-	trying  bool   // the commits now are a trial of the other way
-	last    int64  // nanotime at the end of the last commit; 0: the next is not timed
-	bytes   int64  // the window being measured: bytes committed
-	ns      int64  // and the time they took
-	commits int    // and how many commits
-	worst   window // and its slowest commit
-	idle    int    // commits of the trial in a row that came after more than wayIdle
-	warm    int64  // bytes measured and left out at the start
-	used    window // the way in use's windows since the last trial (or switch)
-	trial   int    // windows of the trial so far
-	tried   window // the trial's counted windows, summed
-	back    bool   // the next window is the first of the way in use after a trial lost
-	since   int64  // bytes measured in the way in use since the last trial
-	gap     int64  // bytes to measure in the way in use before the next trial; 0: wayFirstTrial
-	skip    int64  // ns since last spent in untimed writes
+	copying bool    // the way in use: copy, else map
+	trying  bool    // the commits now are a trial of the other way
+	last    int64   // nanotime at the end of the last commit; 0: the next is not timed
+	bytes   int64   // the window being measured: bytes committed
+	ns      int64   // and the time they took
+	commits int     // and how many commits
+	worst   window  // and, in a trial, its commit furthest behind the way in use
+	over    float64 // and how far behind (ns)
+	idle    int     // commits of the trial in a row that came after more than wayIdle
+	warm    int64   // bytes measured and left out at the start
+	used    window  // the way in use's windows since the last trial (or switch)
+	trial   int     // windows of the trial so far
+	tried   window  // the trial's counted windows, summed
+	back    bool    // the next window is the first of the way in use after a trial lost
+	since   int64   // bytes measured in the way in use since the last trial
+	gap     int64   // bytes to measure in the way in use before the next trial; 0: wayFirstTrial
+	skip    int64   // ns since last spent in untimed writes
 }
 
 // A window is bytes committed one way and the time they took.
@@ -140,12 +142,16 @@ func (c *wayChooser) committed(n int, now int64) {
 	c.bytes += int64(n)
 	c.ns += d
 	c.commits++
-	if d > c.worst.ns {
-		c.worst = window{int64(n), d}
-	}
-	if c.trying && c.losing(n) {
-		c.endTrial(false)
-		return
+	if c.trying {
+		// The commit that took longest beyond the way in use's pace: a
+		// stall, whatever the commit's size.
+		if over := float64(d) - c.used.rate()*float64(n); c.worst.bytes == 0 || over > c.over {
+			c.worst, c.over = window{int64(n), d}, over
+		}
+		if c.losing(n) {
+			c.endTrial(false)
+			return
+		}
 	}
 	if c.bytes < wayWindow || c.commits < wayCommits && c.bytes < wayWindowMax {
 		return
@@ -182,20 +188,22 @@ func (c *wayChooser) committed(n int, now int64) {
 }
 
 // losing reports, at the commit of n bytes that brings the window to a
-// quarter of its measure (wayCommits/4 commits and wayWindow/4 bytes),
-// whether the trial took more than wayLoser times the way in use's time per
-// byte over them, leaving out the slowest commit: a way that slow is most
-// unlikely to win, and running the trial's course would cost wayTrial
-// windows at that rate; one stall (a refill, a wake-up, another program)
-// does not end it. It is asked once a window. A trial of mapping is not
-// judged in its first window, which refills the buffers that copying kept;
-// a trial of copying is (it refills nothing), though that window does not
-// count in the verdict at the trial's end.
+// quarter of its measure (wayCommits/4 commits and wayWindow/4 bytes, or
+// wayWindowMax/4 bytes, and two commits at least), whether the trial took
+// more than wayLoser times the way in use's time per byte over them,
+// leaving out the commit furthest behind that pace: a way that slow is
+// most unlikely to win, and running the trial's course would cost
+// wayTrial windows at that rate; one stall (a refill, a wake-up, another
+// program) does not end it. It is asked once a window, and not in a window
+// of one commit (commits of wayWindowMax or more). A trial of mapping is
+// not judged in its first window, which refills the buffers that copying
+// kept; a trial of copying is (it refills nothing), though that window
+// does not count in the verdict at the trial's end.
 func (c *wayChooser) losing(n int) bool {
-	const commits, bytes = wayCommits / 4, wayWindow / 4
-	reached := c.commits >= commits && c.bytes >= bytes
-	before := c.commits-1 >= commits && c.bytes-int64(n) >= bytes
-	if !reached || before || c.trial == 0 && c.copying {
+	quarter := func(commits int, bytes int64) bool {
+		return commits >= 2 && (commits >= wayCommits/4 && bytes >= wayWindow/4 || bytes >= wayWindowMax/4)
+	}
+	if !quarter(c.commits, c.bytes) || quarter(c.commits-1, c.bytes-int64(n)) || c.trial == 0 && c.copying {
 		return false
 	}
 	base := c.used.rate()
@@ -204,7 +212,7 @@ func (c *wayChooser) losing(n int) bool {
 }
 
 // newWindow starts a window of measurement.
-func (c *wayChooser) newWindow() { c.bytes, c.ns, c.commits, c.worst = 0, 0, 0, window{} }
+func (c *wayChooser) newWindow() { c.bytes, c.ns, c.commits, c.worst, c.over = 0, 0, 0, window{}, 0 }
 
 // endTrial ends the trial: the other way is taken if it won, else the way
 // in use goes on and the next trial waits twice as long.

@@ -222,6 +222,61 @@ func TestWayChooser(t *testing.T) {
 			}
 		}
 	})
+	t.Run("one stall on a small commit among large ones", func(t *testing.T) {
+		// Commits of 20, 20, 20 KiB and 1 MiB in turn; mapping takes
+		// 0.25 ns a byte and 3 µs a commit, copying 0.7 of that; the
+		// first timed 20 KiB commit of the trial stalls 150 µs. Leaving
+		// out the longest commit (a 1 MiB one) would keep the stall in and
+		// end the trial; the stall is what must be left out.
+		sizes := []int{20 << 10, 20 << 10, 20 << 10, 1 << 20}
+		var c wayChooser
+		now := int64(1)
+		trialCommits, stalled := 0, false
+		for i := 0; i < 1<<16 && !c.copying; i++ {
+			size := sizes[i%len(sizes)]
+			cost := int64(size)/4 + 3000
+			if c.copyNext() {
+				cost = cost * 7 / 10
+				if trialCommits++; trialCommits > 1 && size < 1<<20 && !stalled {
+					cost, stalled = cost+150_000, true
+				}
+			} else {
+				trialCommits, stalled = 0, false
+			}
+			now += cost
+			c.committed(size, now)
+		}
+		if !c.copying {
+			t.Error("copying is 0.7 of mapping's time, but one stall on a small commit kept the writer mapping")
+		}
+	})
+	t.Run("commits of 32 MiB", func(t *testing.T) {
+		// Two commits make a window (wayWindowMax): a trial four times
+		// slower must still end before its course.
+		const size = 32 << 20
+		var c wayChooser
+		now := int64(1)
+		var trials, inTrial, most int
+		for range 4096 {
+			trying := c.trying
+			if c.copyNext() {
+				now += size // 33 ms: within wayIdle
+				inTrial++
+			} else {
+				now += size / 4
+			}
+			c.committed(size, now)
+			if trying && !c.trying {
+				trials++
+				most = max(most, inTrial)
+				inTrial = 0
+			}
+		}
+		// The untimed first commit, then the two of its first window.
+		if trials < 3 || most > 3 {
+			t.Errorf("%d trials, the longest %d commits of 32 MiB; want at least 3 trials of at most 3", trials, most)
+		}
+	})
 	t.Run("a trial less than twice as slow runs its course", func(t *testing.T) {
 		var c wayChooser
 		now := int64(1)
