@@ -60,6 +60,7 @@ type VmspliceWriter struct {
 	unit    int             // mem gets fresh pages in aligned runs of unit bytes, whole huge pages
 	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
 	way     wayChooser      // with fresh pages, whether larger commits are mapped or copied
+	nowait  bool            // a commit under 16 KiB was copied with pwritev2 RWF_NOWAIT (see small)
 	err     error           // sticky: the first error, or errWriterClosed
 	cleanup runtime.Cleanup // unmaps mem if the writer is dropped unclosed
 	busy    atomic.Bool     // a call is in progress: Close must not unmap under it
@@ -205,11 +206,14 @@ func (v *VmspliceWriter) Buffer() []byte {
 // its pages. Fill the next Buffer instead.
 //
 // A commit is mapped into the pipe (vmsplice(2)) or copied into it:
-//   - A commit of less than 16 KiB is copied, and with fresh pages one of
-//     16 KiB too: for so few bytes, copying is faster than mapping. (Not
-//     where copying would need write(2) on an end in blocking mode, below:
-//     there every commit is mapped, and a commit of 100 to 4000 bytes took
-//     2.6 to 3.2 times as long in a test.)
+//   - A commit of less than 16 KiB is copied: for so few bytes, copying is
+//     faster than mapping. (Not where copying would need write(2) on an end
+//     in blocking mode, below: there every commit is mapped, and a commit
+//     of 100 to 4000 bytes took 2.6 to 3.2 times as long in a test.)
+//   - With fresh pages, a commit of 16 KiB is copied too once a smaller one
+//     was copied with pwritev2 and while the end still takes pwritev2
+//     (below): mapping it would turn every later copy into two system
+//     calls, F_GETFL and write(2).
 //   - With fresh pages (the default), a larger commit is mapped or copied,
 //     whichever this writer has measured to be faster: it times its commits,
 //     and now and then tries the other way for a few dozen commits and at
@@ -225,7 +229,7 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     pages into a packet, would drop the rest of the packet. If packet
 //     mode is turned on later (fcntl(F_SETFL)), commits copied before the
 //     first mapped one are packets, as w.Write's would be (so all of them,
-//     if the writer never maps, as with fresh commits of at most 16 KiB);
+//     if the writer never maps, as with commits of less than 16 KiB);
 //     after it, every commit is mapped.
 //
 // A copied commit leaves none of the buffer's pages in the pipe, and the

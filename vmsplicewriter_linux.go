@@ -162,22 +162,31 @@ const smallCommit = 16 << 10
 
 // small reports whether a commit of n bytes is copied whatever the way
 // chooser says: under smallCommit, and with fresh pages one of smallCommit
-// too. Copying fresh 16 KiB commits rather than letting the chooser decide
-// moved as much with a reader splicing to /dev/null (8 interleaved rounds:
-// -7% and -2%, p >= 0.19), and 37% more with a reader copying the bytes
-// out with read(2) in the default pipe, level with w.Write where the
-// chooser had been below it (p < 0.001): mapped, the pages cost a refill,
-// and once anything is mapped every later copy costs F_GETFL before its
-// write(2) (writeCopy). At 20, 24 and 32 KiB, copying lost 17-23% to the
-// chooser with the splicing reader in a 1 MiB pipe, so it decides every
-// commit above 16 KiB (17-20 KiB was not measured).
+// too once the writer has copied a smaller commit with pwritev2 (RWF_NOWAIT)
+// and the pipe still takes it. Other fresh commits of smallCommit go to the
+// chooser.
 //
-// A writer of only such copied commits never maps, so the pipe goes on
-// taking pwritev2 with RWF_NOWAIT, which does not look at packet mode: if
-// packet mode is turned on after the writer was made, they are packets, as
+// On a 2-core KVM machine (BENCHMARKS.md, "Small buffers"), letting the
+// chooser decide fresh 16 KiB commits moved 92% more than copying them with
+// a reader splicing to /dev/null, and 95% more with a read(2) reader in a
+// 1 MiB pipe. But the first mapped commit makes the pipe refuse RWF_NOWAIT
+// for good, and every later copy is then F_GETFL and write(2) (writeCopy):
+// a writer of fresh 4 KiB commits with one of 16 KiB in every 16 lost 10.6%
+// when its 16 KiB commits were mapped. So a writer that copies smaller
+// commits keeps copying 16 KiB ones while the pipe takes pwritev2; once it
+// does not (anything was mapped or spliced into it), mapping costs the
+// copies nothing more. (On the PVM VM before, copying fresh 16 KiB commits
+// had moved as much as the chooser with the splicing reader, and 37% more
+// with a read(2) reader in the default pipe.) At 20, 24 and 32 KiB, copying
+// lost 17-23% to the chooser with the splicing reader in a 1 MiB pipe
+// there, so it decides every larger commit (17-20 KiB was not measured).
+//
+// A writer of only copied commits never maps, so the pipe goes on taking
+// pwritev2 with RWF_NOWAIT, which does not look at packet mode: if packet
+// mode is turned on after the writer was made, they are packets, as
 // Commit's doc says of commits copied before the first mapped one.
 func (v *VmspliceWriter) small(n int) bool {
-	return n < smallCommit || n == smallCommit && !v.reuse
+	return n < smallCommit || n == smallCommit && !v.reuse && v.nowait && !v.conn.cw.plain
 }
 
 // send hands b to the pipe, waiting in the poller while it is full. copied
@@ -202,6 +211,9 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	copied = !packets && (small || chosen && v.way.copyNext())
 	if copied {
 		n, err = v.writeThrough(b)
+		if small && len(b) < smallCommit && !v.conn.cw.plain {
+			v.nowait = true // see small
+		}
 		if err == errMapInstead {
 			copied, err = false, nil // map the rest
 			if chosen {

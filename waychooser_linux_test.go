@@ -492,13 +492,14 @@ func TestWayChooserTimingCoversUntimed(t *testing.T) {
 	}
 }
 
-// TestVmspliceWriterFresh16KiBNotChosen checks that fresh commits of
-// exactly 16 KiB are copied without asking the way chooser, which is left
-// as it was made, and that in a pipe in packet mode from the start they are
-// mapped all the same, so that a reader taking less than a commit at a time
-// loses nothing (a copy there would be a packet, and a short read drops the
-// rest of a packet).
-func TestVmspliceWriterFresh16KiBNotChosen(t *testing.T) {
+// TestVmspliceWriterFresh16KiBChosen checks that fresh commits of exactly
+// 16 KiB go to the way chooser, which maps them until it has measured
+// (the first commits are mapped: the zero chooser maps), and that in a pipe
+// in packet mode from the start they are mapped without asking it, so that
+// a reader taking less than a commit at a time loses nothing (a copy there
+// would be a packet, and a short read drops the rest of a packet). Either
+// way the reader gets every byte.
+func TestVmspliceWriterFresh16KiBChosen(t *testing.T) {
 	for _, flags := range []int{O_CLOEXEC | O_NONBLOCK, O_CLOEXEC | O_NONBLOCK | O_DIRECT} {
 		packets := flags&O_DIRECT != 0
 		t.Run(fmt.Sprintf("packets=%v", packets), func(t *testing.T) {
@@ -540,12 +541,95 @@ func TestVmspliceWriterFresh16KiBNotChosen(t *testing.T) {
 				if err := v.Commit(len(b)); err != nil {
 					t.Fatal(err)
 				}
-				if next := v.Buffer(); (&next[0] != &b[0]) != packets {
-					t.Fatalf("commit %d in a pipe with packet mode %v: mapped %v; want %v", i, packets, !packets, packets)
+				if next := v.Buffer(); &next[0] == &b[0] {
+					t.Fatalf("commit %d in a pipe with packet mode %v was copied; want it mapped", i, packets)
 				}
 			}
-			if v.way != (wayChooser{}) {
-				t.Errorf("after %d fresh commits of 16 KiB the way chooser is %+v; want it untouched", commits, v.way)
+			if chosen := v.way != (wayChooser{}); chosen == packets {
+				t.Errorf("after %d fresh commits of 16 KiB in a pipe with packet mode %v the way chooser is %+v; want it asked %v", commits, packets, v.way, !packets)
+			}
+			if err := v.Close(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			select {
+			case all := <-got:
+				if !bytes.Equal(all, want) {
+					t.Errorf("the reader got %d bytes that differ from the %d committed", len(all), len(want))
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the reader did not finish")
+			}
+		})
+	}
+}
+
+// TestVmspliceWriterFresh16KiBKeepsNowait checks that a writer which copies
+// commits under 16 KiB with pwritev2 also copies fresh commits of 16 KiB,
+// without asking the way chooser, while the pipe takes pwritev2 (mapping one
+// would turn every later copy into F_GETFL and write(2)); that once
+// something is mapped the chooser decides them again; and that a writer on
+// a pipe that refused pwritev2 from the start (something was vmspliced into
+// it before) lets the chooser decide them although it copied smaller ones.
+// The reader gets every byte either way.
+func TestVmspliceWriterFresh16KiBKeepsNowait(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		t.Run(fmt.Sprintf("vmsplicedBefore=%v", before), func(t *testing.T) {
+			r, w, err := Pipe2(O_CLOEXEC | O_NONBLOCK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer w.Close()
+			if before {
+				if _, err := Vmsplice(w, [][]byte{[]byte("x")}, 0); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, make([]byte, 1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := NewVmspliceWriter(w, 32<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			got := make(chan []byte, 1)
+			go func() {
+				all, _ := io.ReadAll(r)
+				got <- all
+			}()
+			var want []byte
+			commit := func(n int) (mapped bool) {
+				t.Helper()
+				b := v.Buffer()[:n]
+				for j := range b {
+					b[j] = byte(len(want) + j)
+				}
+				want = append(want, b...)
+				if err := v.Commit(n); err != nil {
+					t.Fatal(err)
+				}
+				return &v.Buffer()[0] != &b[0]
+			}
+			if commit(4 << 10) {
+				t.Fatal("a commit of 4 KiB was mapped; want it copied")
+			}
+			for i := range 32 {
+				if mapped := commit(16 << 10); mapped != before {
+					t.Fatalf("commit %d of 16 KiB after one of 4 KiB, pipe vmspliced into before the writer %v: mapped %v; want %v", i, before, mapped, before)
+				}
+			}
+			if asked := v.way != (wayChooser{}); asked != before {
+				t.Fatalf("after 16 KiB commits, pipe vmspliced into before the writer %v: way chooser asked %v (%+v); want %v", before, asked, v.way, before)
+			}
+			if !before {
+				if !commit(20 << 10) {
+					t.Fatal("a fresh commit of 20 KiB was copied; want it mapped (the chooser starts by mapping)")
+				}
+				if commit(4<<10) || !commit(16<<10) {
+					t.Fatal("after a mapped commit: want 4 KiB copied and 16 KiB mapped")
+				}
 			}
 			if err := v.Close(); err != nil {
 				t.Fatal(err)
