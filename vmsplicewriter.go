@@ -60,7 +60,8 @@ type VmspliceWriter struct {
 	unit    int             // mem gets fresh pages in aligned runs of unit bytes, whole huge pages
 	reuse   bool            // refill buffers the pipe has let go of (SetReuse)
 	way     wayChooser      // with fresh pages, whether larger commits are mapped or copied
-	nowait  bool            // a commit under 16 KiB was copied with pwritev2 RWF_NOWAIT (see small)
+	plainly int             // commits since the writer's last copy with pwritev2 of a commit under 16 KiB or a straight Write (see small)
+	mapped  bool            // something was mapped: the pipe refuses pwritev2 with RWF_NOWAIT from now on
 	err     error           // sticky: the first error, or errWriterClosed
 	cleanup runtime.Cleanup // unmaps mem if the writer is dropped unclosed
 	busy    atomic.Bool     // a call is in progress: Close must not unmap under it
@@ -210,26 +211,27 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     faster than mapping. (Not where copying would need write(2) on an end
 //     in blocking mode, below: there every commit is mapped, and a commit
 //     of 100 to 4000 bytes took 2.6 to 3.2 times as long in a test.)
-//   - With fresh pages, a commit of 16 KiB is copied too once a smaller one
-//     was copied with pwritev2 and while the end still takes pwritev2
-//     (below): mapping it would turn every later copy into two system
-//     calls, F_GETFL and write(2).
-//   - With fresh pages (the default), a larger commit is mapped or copied,
-//     whichever this writer has measured to be faster: it times its commits,
-//     and now and then tries the other way for a few dozen commits and at
-//     least 12 MiB (which wins depends on the machine, the pipe's size and
-//     the reader). A trial that runs at less than half the speed of the
+//   - With fresh pages, a commit of 16 KiB is copied too while the end
+//     takes pwritev2 (below, until anything is mapped into it) and the
+//     writer has copied a smaller commit or made a straight Write within
+//     its last 64 commits, or made fewer than 64 so far: mapping it would
+//     turn every later copy into two system calls, F_GETFL and write(2).
+//   - With fresh pages (the default), any other commit of 16 KiB or more
+//     is mapped or copied, whichever this writer has measured to be
+//     faster: it times its commits, and now and then tries the other way
+//     for a few dozen commits and at least 12 MiB (which wins depends on
+//     the machine, the pipe's size and the reader). A trial that runs at less than half the speed of the
 //     way in use ends sooner: once the first quarter of one of its windows
 //     (at least 1 MiB and 4 commits, or 16 MiB and 2) shows it, leaving out
 //     the commit that fell furthest behind.
-//   - With [VmspliceWriter.SetReuse], a larger commit is mapped.
+//   - With [VmspliceWriter.SetReuse], a commit of 16 KiB or more is mapped.
 //   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
 //     commit is mapped, so that none is a packet and the reader gets a byte
 //     stream: a read shorter than a packet, or one that runs from mapped
 //     pages into a packet, would drop the rest of the packet. If packet
 //     mode is turned on later (fcntl(F_SETFL)), commits copied before the
 //     first mapped one are packets, as w.Write's would be (so all of them,
-//     if the writer never maps, as with commits of less than 16 KiB);
+//     if the writer never maps, as with commits of less than 16 KiB only);
 //     after it, every commit is mapped.
 //
 // A copied commit leaves none of the buffer's pages in the pipe, and the
@@ -315,6 +317,9 @@ func (v *VmspliceWriter) Write(p []byte) (int, error) {
 			n, err := v.writeThrough(p)
 			if timed {
 				v.way.untimed(nanotime() - start) // not a commit: left out of the chooser's next interval
+			}
+			if n > 0 {
+				v.copiedPlainly()
 			}
 			v.total += uint64(n)
 			written += n

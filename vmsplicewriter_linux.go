@@ -160,33 +160,60 @@ func (v *VmspliceWriter) release() {
 // mapping stays ahead at 16 KiB; with fresh pages, see small.
 const smallCommit = 16 << 10
 
+// smallMix is how many commits in a row without a copy through pwritev2
+// (of a commit under smallCommit, or a straight Write) let a writer's fresh
+// commits of smallCommit go to the way chooser (see small).
+const smallMix = 64
+
 // small reports whether a commit of n bytes is copied whatever the way
-// chooser says: under smallCommit, and with fresh pages one of smallCommit
-// too once the writer has copied a smaller commit with pwritev2 (RWF_NOWAIT)
-// and the pipe still takes it. Other fresh commits of smallCommit go to the
-// chooser.
+// chooser says: under smallCommit; and with fresh pages one of smallCommit
+// too while the pipe takes pwritev2 with RWF_NOWAIT (nothing was mapped
+// into it, by this writer or anything else that writeCopy has seen) and
+// the writer copied a smaller commit, or made a straight Write, within its
+// last smallMix commits, or made fewer than smallMix commits so far. Other
+// fresh commits of smallCommit go to the chooser.
 //
 // On a 2-core KVM machine (BENCHMARKS.md, "Small buffers"), letting the
-// chooser decide fresh 16 KiB commits moved 92% more than copying them with
-// a reader splicing to /dev/null, and 95% more with a read(2) reader in a
-// 1 MiB pipe. But the first mapped commit makes the pipe refuse RWF_NOWAIT
-// for good, and every later copy is then F_GETFL and write(2) (writeCopy):
-// a writer of fresh 4 KiB commits with one of 16 KiB in every 16 lost 10.6%
-// when its 16 KiB commits were mapped. So a writer that copies smaller
-// commits keeps copying 16 KiB ones while the pipe takes pwritev2; once it
-// does not (anything was mapped or spliced into it), mapping costs the
-// copies nothing more. (On the PVM VM before, copying fresh 16 KiB commits
-// had moved as much as the chooser with the splicing reader, and 37% more
-// with a read(2) reader in the default pipe.) At 20, 24 and 32 KiB, copying
-// lost 17-23% to the chooser with the splicing reader in a 1 MiB pipe
-// there, so it decides every larger commit (17-20 KiB was not measured).
+// chooser decide fresh 16 KiB commits moved 94-119% more than copying them
+// with a reader splicing to /dev/null, and 99% more with a read(2) reader
+// in a 1 MiB pipe. But the first mapped commit makes the pipe refuse
+// RWF_NOWAIT for good, and every later copy is then F_GETFL and write(2)
+// (writeCopy): a writer of fresh 4 KiB commits with one of 16 KiB in every
+// 16 lost 10.6% when its 16 KiB commits were mapped. So a writer that
+// copies smaller commits often enough keeps copying 16 KiB ones while the
+// pipe takes pwritev2, and a new writer does so until it has shown its
+// mix, whichever size comes first; one that copies smaller commits less
+// often than once in smallMix commits pays F_GETFL on no more than one
+// commit in smallMix. Once the pipe refuses pwritev2 (anything was mapped
+// or spliced into it), mapping costs the copies nothing more. (On the PVM
+// VM before, copying fresh 16 KiB commits had moved as much as the chooser
+// with the splicing reader, and 37% more with a read(2) reader in the
+// default pipe.) At 20, 24 and 32 KiB, copying lost 17-23% to the chooser
+// with the splicing reader in a 1 MiB pipe there, so it decides every
+// larger commit (17-20 KiB was not measured).
 //
 // A writer of only copied commits never maps, so the pipe goes on taking
 // pwritev2 with RWF_NOWAIT, which does not look at packet mode: if packet
 // mode is turned on after the writer was made, they are packets, as
 // Commit's doc says of commits copied before the first mapped one.
 func (v *VmspliceWriter) small(n int) bool {
-	return n < smallCommit || n == smallCommit && !v.reuse && v.nowait && !v.conn.cw.plain
+	return n < smallCommit || n == smallCommit && !v.reuse && v.plainly < smallMix && v.takesNowait()
+}
+
+// takesNowait reports whether the pipe still takes pwritev2 with
+// RWF_NOWAIT, as far as the writer knows: nothing was mapped by it, and no
+// copy found it refused (which it is once anything was vmspliced or spliced
+// into the pipe, and in a FIFO or a kernel before 6.4).
+func (v *VmspliceWriter) takesNowait() bool {
+	return !v.mapped && (v.conn.cw == nil || !v.conn.cw.plain)
+}
+
+// copiedPlainly records a copy through pwritev2 of a commit under
+// smallCommit or a straight Write (see small).
+func (v *VmspliceWriter) copiedPlainly() {
+	if v.takesNowait() {
+		v.plainly = 0
+	}
 }
 
 // send hands b to the pipe, waiting in the poller while it is full. copied
@@ -198,6 +225,7 @@ func (v *VmspliceWriter) small(n int) bool {
 func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	packets := v.packets()
 	small := v.small(len(b))
+	v.plainly = min(v.plainly+1, smallMix) // until copiedPlainly below
 	chosen := !small && !v.reuse && !packets
 	// The clock is read only where the chooser uses it: at the end of a
 	// chosen commit, and around any other only while an interval is open
@@ -211,8 +239,8 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 	copied = !packets && (small || chosen && v.way.copyNext())
 	if copied {
 		n, err = v.writeThrough(b)
-		if small && len(b) < smallCommit && !v.conn.cw.plain {
-			v.nowait = true // see small
+		if len(b) < smallCommit && n > 0 {
+			v.copiedPlainly()
 		}
 		if err == errMapInstead {
 			copied, err = false, nil // map the rest
@@ -225,6 +253,7 @@ func (v *VmspliceWriter) send(b []byte) (n int, copied bool, err error) {
 		var m int
 		m, err = v.conn.vmsplice([][]byte{b[n:]}, 0)
 		n += m
+		v.mapped = v.mapped || m > 0
 	}
 	switch {
 	case chosen:

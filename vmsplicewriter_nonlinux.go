@@ -29,6 +29,8 @@ func (v *VmspliceWriter) writeThrough(p []byte) (int, error) {
 
 func (v *VmspliceWriter) packets() bool { return false }
 
+func (v *VmspliceWriter) copiedPlainly() {}
+
 func (v *VmspliceWriter) ownPipe(r io.Reader) error { return nil }
 
 func (v *VmspliceWriter) leftPipe(end uint64) bool { return false }
