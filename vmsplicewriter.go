@@ -220,10 +220,11 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     is mapped or copied, whichever this writer has measured to be
 //     faster: it times its commits, and now and then tries the other way
 //     for a few dozen commits and at least 12 MiB (which wins depends on
-//     the machine, the pipe's size and the reader). A trial that runs at less than half the speed of the
-//     way in use ends sooner: once the first quarter of one of its windows
-//     (at least 1 MiB and 4 commits, or 16 MiB and 2) shows it, leaving out
-//     the commit that fell furthest behind.
+//     the machine, the pipe's size and the reader). A trial that runs at
+//     less than half the speed of the way in use ends sooner: once the
+//     first quarter of one of its windows (at least 1 MiB and 4 commits,
+//     or 16 MiB and 2) shows it, leaving out the commit that fell furthest
+//     behind.
 //   - With [VmspliceWriter.SetReuse], a commit of 16 KiB or more is mapped.
 //   - On a pipe in packet mode ([O_DIRECT]) when the writer was made, every
 //     commit is mapped, so that none is a packet and the reader gets a byte

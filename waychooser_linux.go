@@ -6,16 +6,16 @@ import "time"
 // commit of 16 KiB or more that small does not settle: mapped
 // (vmsplice(2)) or copied (pwritev2(2) or write(2)). Mapping copies
 // nothing but costs fresh pages (the kernel zeroes each one, with a fault
-// per run) and a page reference per page, taken and dropped; copying costs the kernel's copy into the
-// pipe's own pages. Which is cheaper depends on the machine, the pipe's
-// size and the reader: on one 2-core VM a 64 KiB pipe moved 16 KiB and
-// 64 KiB commits faster copied (2.7 and 3.5 GiB/s against 1.8 and 2.8
-// mapped) while a 1 MiB
-// pipe moved 64 KiB to 1 MiB commits faster mapped (7.8-11.0 against
-// 6.5-8.0), and the same VM has favoured mapping in a 64 KiB pipe at other
-// hours. So the writer measures: it times each commit
-// from the end of the one before, which takes in filling the buffer and its
-// page faults, keeps to the faster way, and now and then tries the other.
+// per run) and a page reference per page, taken and dropped; copying
+// costs the kernel's copy into the pipe's own pages. Which is cheaper
+// depends on the machine, the pipe's size and the reader: on one 2-core
+// VM a 64 KiB pipe moved 16 KiB and 64 KiB commits faster copied (2.7 and
+// 3.5 GiB/s against 1.8 and 2.8 mapped) while a 1 MiB pipe moved 64 KiB
+// to 1 MiB commits faster mapped (7.8-11.0 against 6.5-8.0), and the same
+// VM has favoured mapping in a 64 KiB pipe at other hours. So the writer
+// measures: it times each commit from the end of the one before, which
+// takes in filling the buffer and its page faults, keeps to the faster
+// way, and now and then tries the other.
 //
 // Each way is judged by its time per byte over windows (at least 4 MiB and
 // 16 commits, or 64 MiB), total time over total bytes (what throughput is):
