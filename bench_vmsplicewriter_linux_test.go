@@ -177,6 +177,46 @@ func BenchmarkVmspliceWriterReadReader(b *testing.B) {
 	}
 }
 
+// BenchmarkVmspliceWriterMixed commits fresh 4 KiB buffers with one of
+// 16 KiB in every 16, the 16 KiB one last (first=4KiB) or first
+// (first=16KiB) of each 16, to the splicing reader of benchPipe: the writer
+// that the rule for 16 KiB commits in small (vmsplicewriter_linux.go)
+// keeps on pwritev2. Its rows in BENCHMARKS.md were measured with this
+// code under the name BenchmarkZZMixed.
+func BenchmarkVmspliceWriterMixed(b *testing.B) {
+	for _, first := range []int{4 << 10, 16 << 10} {
+		for _, ps := range []int{64 << 10, 1 << 20} {
+			b.Run("first="+sizeName(first)+"/pipe="+sizeName(ps), func(b *testing.B) {
+				w, finish := benchPipe(b, ps)
+				v, err := pipe.NewVmspliceWriter(w, 16<<10)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer v.Close()
+				var total int64
+				b.ResetTimer()
+				for i := range b.N {
+					n := 4 << 10
+					if first == 4<<10 && i%16 == 15 || first == 16<<10 && i%16 == 0 {
+						n = 16 << 10
+					}
+					touch(v.Buffer()[:n], byte(i))
+					if err := v.Commit(n); err != nil {
+						b.Fatal(err)
+					}
+					total += int64(n)
+				}
+				b.StopTimer()
+				b.SetBytes(total / int64(b.N))
+				if err := v.Flush(); err != nil {
+					b.Fatal(err)
+				}
+				finish(total)
+			})
+		}
+	}
+}
+
 // BenchmarkVmspliceWriterChild writes into a child process, `wc -c`, which
 // reads its stdin with read(2) 16 KiB at a time where it is GNU coreutils
 // 9.1 (another wc may read otherwise): the program a new user tried first. Fresh pages, reuse (safe here: wc copies

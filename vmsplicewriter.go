@@ -215,7 +215,11 @@ func (v *VmspliceWriter) Buffer() []byte {
 //     takes pwritev2 (below, until anything is mapped into it) and the
 //     writer has copied a smaller commit or made a straight Write within
 //     its last 64 commits, or made fewer than 64 so far: mapping it would
-//     turn every later copy into two system calls, F_GETFL and write(2).
+//     turn every later copy, for good, into two system calls, F_GETFL and
+//     write(2). (A writer that goes back to smaller commits after more
+//     than 64 larger ones pays that; so does one whose reader copies the
+//     bytes out of a 64 KiB pipe, where 16 KiB commits moved 0.79 of
+//     w.Write on one machine: see the README.)
 //   - With fresh pages (the default), any other commit of 16 KiB or more
 //     is mapped or copied, whichever this writer has measured to be
 //     faster: it times its commits, and now and then tries the other way

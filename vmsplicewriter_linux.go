@@ -173,24 +173,31 @@ const smallMix = 64
 // last smallMix commits, or made fewer than smallMix commits so far. Other
 // fresh commits of smallCommit go to the chooser.
 //
-// On a 2-core KVM machine (BENCHMARKS.md, "Small buffers"), letting the
-// chooser decide fresh 16 KiB commits moved 94-119% more than copying them
-// with a reader splicing to /dev/null, and 99% more with a read(2) reader
-// in a 1 MiB pipe. But the first mapped commit makes the pipe refuse
-// RWF_NOWAIT for good, and every later copy is then F_GETFL and write(2)
+// On a 2-core KVM machine (BENCHMARKS.md, "Fresh 16 KiB commits go to the
+// chooser"), letting the chooser decide fresh 16 KiB commits moved 69% and
+// 79% more than copying them with a reader splicing to /dev/null (64 KiB
+// and 1 MiB pipes), and 98% more with a read(2) reader in a 1 MiB pipe.
+// But the first mapped commit makes the pipe refuse RWF_NOWAIT for good,
+// and every later copy, of any size, is then F_GETFL and write(2)
 // (writeCopy): a writer of fresh 4 KiB commits with one of 16 KiB in every
-// 16 lost 10.6% when its 16 KiB commits were mapped. So a writer that
-// copies smaller commits often enough keeps copying 16 KiB ones while the
-// pipe takes pwritev2, and a new writer does so until it has shown its
-// mix, whichever size comes first; one that copies smaller commits less
-// often than once in smallMix commits pays F_GETFL on no more than one
-// commit in smallMix. Once the pipe refuses pwritev2 (anything was mapped
-// or spliced into it), mapping costs the copies nothing more. (On the PVM
-// VM before, copying fresh 16 KiB commits had moved as much as the chooser
-// with the splicing reader, and 37% more with a read(2) reader in the
-// default pipe.) At 20, 24 and 32 KiB, copying lost 17-23% to the chooser
-// with the splicing reader in a 1 MiB pipe there, so it decides every
-// larger commit (17-20 KiB was not measured).
+// 16 lost 10.6% when its 16 KiB commits were mapped, and with a read(2)
+// reader in the default pipe, where the chooser settles on copying after
+// trials that mapped, 16 KiB commits moved 0.79 of w.Write (0.92 when they
+// were always copied). So a writer that copies smaller commits often
+// enough keeps copying 16 KiB ones while the pipe takes pwritev2, and a
+// new writer does so until it has shown its mix, whichever size comes
+// first. A writer whose mix changes is not protected: after smallMix
+// commits with no smaller copy, its next 16 KiB commit goes to the
+// chooser, which maps at first, and every later commit under 16 KiB pays
+// F_GETFL, as after any mapped commit. Once the pipe refuses pwritev2
+// (anything was mapped or spliced into it), mapping costs the copies
+// nothing more. (On the PVM VM before, copying fresh 16 KiB commits had
+// moved as much as the chooser with the splicing reader, and 37% more with
+// a read(2) reader in the default pipe.) At 20, 24 and 32 KiB, copying
+// lost 17-23% to the chooser with the splicing reader in a 1 MiB pipe
+// there, so it decides every larger commit (17-20 KiB was not measured).
+// smallMix was not tuned: 64 is a guess that a writer mixing sizes shows
+// a smaller one within 64 commits.
 //
 // A writer of only copied commits never maps, so the pipe goes on taking
 // pwritev2 with RWF_NOWAIT, which does not look at packet mode: if packet
