@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 )
@@ -421,6 +422,13 @@ func TestVmspliceWriterChosenCopy(t *testing.T) {
 		}
 	}
 	fillWith(first, 'z') // after the last commit: must not reach the reader
+	closeAndCompare(t, v, w, got, want)
+}
+
+// closeAndCompare closes v and then w, and fails t unless the reader, which
+// sends all it read on got at EOF, got want.
+func closeAndCompare(t *testing.T, v *VmspliceWriter, w *os.File, got <-chan []byte, want []byte) {
+	t.Helper()
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -428,10 +436,10 @@ func TestVmspliceWriterChosenCopy(t *testing.T) {
 	select {
 	case b := <-got:
 		if !bytes.Equal(b, want) {
-			t.Fatalf("reader got %d bytes that differ from the %d committed", len(b), len(want))
+			t.Fatalf("the reader got %d bytes that differ from the %d committed", len(b), len(want))
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("reader did not finish")
+		t.Fatal("the reader did not finish")
 	}
 }
 
@@ -560,18 +568,7 @@ func TestVmspliceWriterFresh16KiBChosen(t *testing.T) {
 			if chosen := v.way != (wayChooser{}); chosen == packets {
 				t.Errorf("after %d fresh commits of 16 KiB in a pipe with packet mode %v the way chooser is %+v; want it asked %v", commits, packets, v.way, !packets)
 			}
-			if err := v.Close(); err != nil {
-				t.Fatal(err)
-			}
-			w.Close()
-			select {
-			case all := <-got:
-				if !bytes.Equal(all, want) {
-					t.Errorf("the reader got %d bytes that differ from the %d committed", len(all), len(want))
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the reader did not finish")
-			}
+			closeAndCompare(t, v, w, got, want)
 		})
 	}
 }
@@ -685,18 +682,7 @@ func TestVmspliceWriterFresh16KiBKeepsNowait(t *testing.T) {
 			if asked := v.way != (wayChooser{}); asked != c.asked {
 				t.Errorf("way chooser asked %v (%+v); want %v", asked, v.way, c.asked)
 			}
-			if err := v.Close(); err != nil {
-				t.Fatal(err)
-			}
-			w.Close()
-			select {
-			case all := <-got:
-				if !bytes.Equal(all, want) {
-					t.Errorf("the reader got %d bytes that differ from the %d committed", len(all), len(want))
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the reader did not finish")
-			}
+			closeAndCompare(t, v, w, got, want)
 		})
 	}
 }
