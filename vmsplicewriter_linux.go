@@ -215,13 +215,10 @@ func (v *VmspliceWriter) takesNowait() bool {
 	return !v.mapped && (v.conn.cw == nil || !v.conn.cw.plain)
 }
 
-// copiedPlainly records a copy through pwritev2 of a commit under
-// smallCommit or a straight Write (see small).
-func (v *VmspliceWriter) copiedPlainly() {
-	if v.takesNowait() {
-		v.plainly = 0
-	}
-}
+// copiedPlainly records a copy of a commit under smallCommit or a straight
+// Write (see small; once the pipe refuses pwritev2, small no longer looks
+// at the count).
+func (v *VmspliceWriter) copiedPlainly() { v.plainly = 0 }
 
 // send hands b to the pipe, waiting in the poller while it is full. copied
 // reports that the bytes were written (writeCopy), so that the pipe holds
