@@ -7,8 +7,10 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/pipe2go/pipe"
+	"golang.org/x/sys/unix"
 )
 
 // benchPipe returns a pipe of the given capacity (0 leaves the default)
@@ -142,29 +144,7 @@ func BenchmarkVmspliceWriterReadReader(b *testing.B) {
 	} {
 		for _, way := range []string{"commit-fresh", "commit-reuse", "write"} {
 			b.Run("way="+way+"/buf="+sizeName(c.buf)+"/pipe="+sizeName(c.pipe), func(b *testing.B) {
-				r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
-				if _, err := pipe.SetCapacity(w, c.pipe); err != nil {
-					b.Skip(err)
-				}
-				type result struct {
-					n, reads int64
-					err      error
-				}
-				done := make(chan result, 1)
-				go func() {
-					n, reads, err := readWith(r, make([]byte, c.pipe))
-					done <- result{n, reads, err}
-				}()
-				finish := func(want int64) {
-					w.Close()
-					got := <-done
-					if got.err != nil || got.n != want {
-						b.Fatalf("reader got %d bytes, %v; want %d", got.n, got.err, want)
-					}
-					if got.reads > 0 {
-						b.ReportMetric(float64(got.n)/float64(got.reads), "B/read")
-					}
-				}
+				w, finish := readerPipe(b, c.pipe)
 				step := writeStep(w, c.buf)
 				if way != "write" {
 					var closeWriter func()
@@ -174,6 +154,117 @@ func BenchmarkVmspliceWriterReadReader(b *testing.B) {
 				runSteps(b, c.buf, finish, step)
 			})
 		}
+	}
+}
+
+// readerPipe returns the write end of a pipe of ps bytes whose reader, a
+// goroutine, copies the bytes out with read(2) into a buffer of the pipe's
+// size, and a finish that closes the write end, checks that the reader got
+// want bytes, and reports the bytes per read.
+func readerPipe(b *testing.B, ps int) (w *os.File, finish func(want int64)) {
+	r, w := newPipe(b, pipe.O_CLOEXEC|pipe.O_NONBLOCK)
+	if _, err := pipe.SetCapacity(w, ps); err != nil {
+		b.Skip(err)
+	}
+	type result struct {
+		n, reads int64
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, reads, err := readWith(r, make([]byte, ps))
+		done <- result{n, reads, err}
+	}()
+	return w, func(want int64) {
+		w.Close()
+		got := <-done
+		if got.err != nil || got.n != want {
+			b.Fatalf("reader got %d bytes, %v; want %d", got.n, got.err, want)
+		}
+		if got.reads > 0 {
+			b.ReportMetric(float64(got.n)/float64(got.reads), "B/read")
+		}
+	}
+}
+
+// BenchmarkVmspliceWriterCopyPath splits where a copied commit loses to
+// w.Write, with the reader of BenchmarkVmspliceWriterReadReader (read(2)) in
+// the default pipe: w.Write; the same write(2) made in w's RawConn.Write, as
+// the package makes its calls; pwritev2 with RWF_NOWAIT there, the call a
+// copied commit makes; and Buffer and Commit with fresh pages, which copy
+// commits under 16 KiB that way. Each fills a byte in every page first, from
+// a buffer of its own made once.
+func BenchmarkVmspliceWriterCopyPath(b *testing.B) {
+	for _, size := range []int{4 << 10, 12 << 10} {
+		for _, way := range []string{"write", "rawconn-write", "rawconn-pwritev2", "commit-fresh"} {
+			b.Run("way="+way+"/buf="+sizeName(size)+"/pipe=64KiB", func(b *testing.B) {
+				w, finish := readerPipe(b, 64<<10)
+				var step func(i int) error
+				switch way {
+				case "write":
+					step = writeStep(w, size)
+				case "rawconn-write", "rawconn-pwritev2":
+					step = rawWriteStep(b, w, size, way == "rawconn-pwritev2")
+				default:
+					var closeWriter func()
+					step, closeWriter = commitStep(b, w, size, false)
+					defer closeWriter()
+				}
+				runSteps(b, size, finish, step)
+			})
+		}
+	}
+}
+
+// rawWriteStep returns a step that fills a buffer of size bytes (a byte in
+// each page) and writes all of it inside w's RawConn.Write, with write(2),
+// or with pwritev2(RWF_NOWAIT) if nowait, parking on EAGAIN. The callback
+// is made once, so that a step allocates nothing.
+func rawWriteStep(b *testing.B, w *os.File, size int, nowait bool) func(i int) error {
+	b.Helper()
+	rc, err := w.SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, size)
+	iov := make([]unix.Iovec, 1)
+	var off int
+	var errno error
+	try := func(fd uintptr) bool {
+		for off < len(buf) {
+			var n int
+			if nowait {
+				iov[0].Base = &buf[off]
+				iov[0].SetLen(len(buf) - off)
+				r1, _, e := unix.Syscall6(unix.SYS_PWRITEV2, fd, uintptr(unsafe.Pointer(&iov[0])), 1, ^uintptr(0), ^uintptr(0), unix.RWF_NOWAIT)
+				n = int(r1)
+				if e != 0 {
+					n, errno = 0, e
+				}
+			} else {
+				n, errno = unix.Write(int(fd), buf[off:])
+			}
+			switch {
+			case errno == unix.EAGAIN:
+				errno = nil
+				return false
+			case errno == unix.EINTR:
+				errno = nil
+				continue
+			case errno != nil:
+				return true
+			}
+			off += n
+		}
+		return true
+	}
+	return func(i int) error {
+		touch(buf, byte(i))
+		off, errno = 0, nil
+		if err := rc.Write(try); err != nil {
+			return err
+		}
+		return errno
 	}
 }
 
