@@ -183,11 +183,11 @@ const smallMix = 64
 // 16 lost 10.6% when its 16 KiB commits were mapped, and with a read(2)
 // reader in the default pipe, where the chooser settles on copying after
 // trials that mapped, 16 KiB commits moved 0.79 of w.Write (0.92 when they
-// were always copied; a later build whose copies stayed one pwritev2 each
-// moved 0.76 there, so the copy path costs most of that, BENCHMARKS.md). So
-// a writer that copies smaller commits often enough keeps copying 16 KiB
-// ones while the pipe takes pwritev2, and a new writer does so until it has
-// shown its mix, whichever size comes first. A writer whose mix changes is not protected: after smallMix
+// were always copied: the copy path itself costs about as much as the
+// F_GETFL there, BENCHMARKS.md). So a writer that copies smaller commits
+// often enough keeps copying 16 KiB ones while the pipe takes pwritev2, and
+// a new writer does so until it has shown its mix, whichever size comes
+// first. A writer whose mix changes is not protected: after smallMix
 // commits with no smaller copy, its next 16 KiB commit goes to the
 // chooser, which maps at first, and every later commit under 16 KiB pays
 // F_GETFL, as after any mapped commit. Once the pipe refuses pwritev2
