@@ -133,7 +133,8 @@ func (p *Pipeline) usable(what string) error {
 
 // Start starts every command in order, with [Cmd.Start]. If one cannot
 // start, Start kills (SIGKILL, or TerminateProcess on Windows) and reaps the
-// ones it has started, closes this process's copies of every pipe end the
+// ones it has started (on Unix it stops them all with SIGSTOP first, so that
+// none acts on a neighbour's death before its own kill), closes this process's copies of every pipe end the
 // commands not started would have had, and returns an error naming the
 // command by position and program and wrapping its error:
 //
@@ -163,16 +164,29 @@ func (p *Pipeline) Start() error {
 	return nil
 }
 
+// afterKill runs after each kill of abort: a test widens the gap between
+// two kills with it.
+var afterKill = func() {}
+
 // abort undoes a Start that failed at command i (whose own Start has closed
 // its ends): the commands before it are killed and reaped, and those after
 // it, never to be started, lose their ends.
 func (p *Pipeline) abort(i int) {
-	// Kill them all before reaping any, so that each dies of the kill
-	// rather than of what a neighbour's death does to its pipes.
+	// Stop them all, then kill them all, before reaping any, so that each
+	// dies of the kill rather than of what a neighbour's death does to its
+	// pipes. Killed in turn but running, a command whose upstream neighbour
+	// had died could read end of file and exit 0 before its own kill came
+	// (a cat did, under the race detector on a loaded machine), and one
+	// whose downstream neighbour had died could die of SIGPIPE; a stopped
+	// one does neither, and a kill ends it.
+	for _, c := range p.cmds[:i] {
+		stopProcess(c.Process)
+	}
 	for _, c := range p.cmds[:i] {
 		// Kill fails only for a process that has exited already, which
 		// Wait reaps all the same.
 		_ = c.Process.Kill()
+		afterKill()
 	}
 	for _, c := range p.cmds[:i] {
 		_ = c.Wait() // the kill's error
