@@ -209,7 +209,12 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 // [SetNonblock](f, false) on a file meant for the child.
 //
 // A second Start gives an error matching [os.ErrInvalid].
-func (c *Cmd) Start() error {
+func (c *Cmd) Start() error { return c.start(false) }
+
+// start is Start. With keep, a start that fails leaves the parent's copies
+// of the child's ends open for the caller to close (Pipeline.abort, once it
+// has killed the commands at their other sides).
+func (c *Cmd) start(keep bool) error {
 	if c == nil || c.execCmd == nil {
 		return misuse("Start of a Cmd with no exec.Cmd")
 	}
@@ -221,7 +226,9 @@ func (c *Cmd) Start() error {
 	if err == nil {
 		err = c.execCmd.Start()
 	}
-	c.closeChildEnds()
+	if err == nil || !keep {
+		c.closeChildEnds()
+	}
 	if err == nil {
 		c.watch = watchEnds(c.ctx, c.ends, c.WaitDelay)
 	}

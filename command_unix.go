@@ -69,6 +69,10 @@ func checkBlocking(stream string, f *os.File) error {
 // error (p has exited) is left for the kill and Wait that follow.
 func stopProcess(p *os.Process) { _ = p.Signal(syscall.SIGSTOP) }
 
+// resumeProcess sends p SIGCONT, which ends a stop (stopProcess) that a
+// kill did not; a killed or exited process ignores it.
+func resumeProcess(p *os.Process) { _ = p.Signal(syscall.SIGCONT) }
+
 // diedOfSIGPIPE reports whether err is the exit of a command killed by
 // SIGPIPE, which a program gets when it writes to a pipe whose reader has
 // gone (unless it ignores or catches the signal, and then sees EPIPE).

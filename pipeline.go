@@ -133,8 +133,9 @@ func (p *Pipeline) usable(what string) error {
 
 // Start starts every command in order, with [Cmd.Start]. If one cannot
 // start, Start kills (SIGKILL, or TerminateProcess on Windows) and reaps the
-// ones it has started (on Unix it stops them all with SIGSTOP first, so that
-// none acts on a neighbour's death before its own kill), closes this process's copies of every pipe end the
+// ones it has started, the last first (on Unix it stops them all with
+// SIGSTOP before the first kill, so that each dies of its own kill rather
+// than of a neighbour's death; their children are not killed), closes this process's copies of every pipe end the
 // commands not started would have had, and returns an error naming the
 // command by position and program and wrapping its error:
 //
@@ -153,7 +154,7 @@ func (p *Pipeline) Start() error {
 		return misuse("Pipeline.Start: already started")
 	}
 	for i, c := range p.cmds {
-		if err := c.Start(); err != nil {
+		if err := c.start(true); err != nil {
 			p.abort(i)
 			p.startErr = p.cmdError(i, err)
 			p.state = startFailed
@@ -164,31 +165,44 @@ func (p *Pipeline) Start() error {
 	return nil
 }
 
-// afterKill runs after each kill of abort: a test widens the gap between
-// two kills with it.
-var afterKill = func() {}
+// abortPause runs as abort begins and after each kill: a test widens the
+// gaps with it.
+var abortPause = func() {}
 
-// abort undoes a Start that failed at command i (whose own Start has closed
-// its ends): the commands before it are killed and reaped, and those after
-// it, never to be started, lose their ends.
+// abort undoes a Start that failed at command i, whose ends are still open
+// (start with keep): the commands before it are killed and reaped, command
+// i's ends are closed, and those after it, never to be started, lose their
+// ends.
 func (p *Pipeline) abort(i int) {
-	// Stop them all, then kill them all, before reaping any, so that each
-	// dies of the kill rather than of what a neighbour's death does to its
-	// pipes. Killed in turn but running, a command whose upstream neighbour
-	// had died could read end of file and exit 0 before its own kill came
-	// (a cat did, under the race detector on a loaded machine), and one
-	// whose downstream neighbour had died could die of SIGPIPE; a stopped
-	// one does neither, and a kill ends it.
-	for _, c := range p.cmds[:i] {
+	// Each is to die of the kill, not of what a neighbour's death does to
+	// its pipes: a command whose upstream neighbour had died could read end
+	// of file and exit 0 before its own kill came (a cat did, under the
+	// race detector on a loaded machine), and one whose reader had gone
+	// could die of SIGPIPE. So command i's ends stay open until the kills
+	// are sent (the command before it may be writing to it), every command
+	// is stopped first (SIGSTOP, on Unix: a stopped process runs none of
+	// its code), and the kills go downstream first: SIGKILL takes every
+	// thread of a process at once, where a stop waits for the thread it
+	// lands on, which a multi-threaded command may have asleep in vfork
+	// while another thread reads. Once all are killed, each is sent SIGCONT,
+	// which ends the stop of any whose kill failed (a security policy may
+	// allow one and refuse the other), so that none waits stopped for ever.
+	abortPause()
+	started := p.cmds[:i]
+	for _, c := range started {
 		stopProcess(c.Process)
 	}
-	for _, c := range p.cmds[:i] {
-		// Kill fails only for a process that has exited already, which
-		// Wait reaps all the same.
-		_ = c.Process.Kill()
-		afterKill()
+	for j := len(started) - 1; j >= 0; j-- {
+		// An error (the process has exited, or may not be killed) is
+		// for Wait to meet.
+		_ = started[j].Process.Kill()
+		abortPause()
 	}
-	for _, c := range p.cmds[:i] {
+	p.cmds[i].closeChildEnds()
+	for _, c := range started {
+		resumeProcess(c.Process)
+	}
+	for _, c := range started {
 		_ = c.Wait() // the kill's error
 	}
 	for _, c := range p.cmds[i+1:] {
