@@ -211,9 +211,9 @@ func (c *Cmd) ExtraPipe(childWrites bool) (f *os.File, childFD int, err error) {
 // A second Start gives an error matching [os.ErrInvalid].
 func (c *Cmd) Start() error { return c.start(false) }
 
-// start is Start. With keep, a start that fails leaves the parent's copies
-// of the child's ends open for the caller to close (Pipeline.abort, once it
-// has killed the commands at their other sides).
+// start is Start. With keep, it leaves the parent's copies of the child's
+// ends open, whether or not the child started, for the caller to close
+// (Pipeline.Start, once every command has started or been killed).
 func (c *Cmd) start(keep bool) error {
 	if c == nil || c.execCmd == nil {
 		return misuse("Start of a Cmd with no exec.Cmd")
@@ -226,7 +226,7 @@ func (c *Cmd) start(keep bool) error {
 	if err == nil {
 		err = c.execCmd.Start()
 	}
-	if err == nil || !keep {
+	if !keep {
 		c.closeChildEnds()
 	}
 	if err == nil {

@@ -42,14 +42,6 @@ func extraFiles() error {
 // checkBlocking has nothing to check: these pipes are blocking.
 func checkBlocking(stream string, f *os.File) error { return nil }
 
-// stopProcess does nothing here: Windows and Plan 9 have no SIGSTOP (their
-// kills, TerminateProcess and the "kill" note, come one after another), and
-// js and wasip1 start no processes.
-func stopProcess(p *os.Process) {}
-
-// resumeProcess does nothing here: nothing was stopped (stopProcess).
-func resumeProcess(p *os.Process) {}
-
 // diedOfSIGPIPE reports whether err is the exit of a command killed for
 // writing to a pipe whose reader has gone: on Plan 9, by the note "sys:
 // write on closed pipe", which its exit message carries. Windows has no

@@ -64,15 +64,6 @@ func checkBlocking(stream string, f *os.File) error {
 	return misuse("%s %s would reach the child non-blocking, which programs mishandle: connect commands with Chain, or call SetNonblock(f, false) first", stream, f.Name())
 }
 
-// stopProcess stops p (SIGSTOP) until it is killed: a stopped process does
-// not run, so it cannot act on what happens to its pipes meanwhile. An
-// error (p has exited) is left for the kill and Wait that follow.
-func stopProcess(p *os.Process) { _ = p.Signal(syscall.SIGSTOP) }
-
-// resumeProcess sends p SIGCONT, which ends a stop (stopProcess) that a
-// kill did not; a killed or exited process ignores it.
-func resumeProcess(p *os.Process) { _ = p.Signal(syscall.SIGCONT) }
-
 // diedOfSIGPIPE reports whether err is the exit of a command killed by
 // SIGPIPE, which a program gets when it writes to a pipe whose reader has
 // gone (unless it ignores or catches the signal, and then sees EPIPE).

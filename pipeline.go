@@ -131,19 +131,24 @@ func (p *Pipeline) usable(what string) error {
 	return nil
 }
 
-// Start starts every command in order, with [Cmd.Start]. If one cannot
-// start, Start kills (SIGKILL, or TerminateProcess on Windows) and reaps the
-// ones it has started, the last first (on Unix it stops them all with
-// SIGSTOP before the first kill, so that each dies of its own kill rather
-// than of a neighbour's death; their children are not killed), closes this process's copies of every pipe end the
-// commands not started would have had, and returns an error naming the
-// command by position and program and wrapping its error:
+// Start starts every command in order, with [Cmd.Start], keeping this
+// process's copies of the commands' pipe ends open until every command has
+// started. If one cannot start, Start kills (SIGKILL, or TerminateProcess
+// on Windows) the ones it has started, and only then closes those copies,
+// so that each dies of its kill and none of end of file or a broken pipe
+// from a neighbour killed before it; it reaps them, closes this process's
+// copies of every pipe end the commands not started would have had, and
+// returns an error naming the command by position and program and wrapping
+// its error:
 //
 //	pipe: command 2 of 3 (gunzipp): exec: "gunzipp": executable file not found in $PATH
 //
 // (errors.Is(err, exec.ErrNotFound) holds). The ends the caller holds stay
 // open, with no command at their other side: reads see end of file and
-// writes fail with EPIPE. A later Wait returns the same error at once.
+// writes fail with EPIPE. A later Wait returns the same error at once. A
+// command that had exited already, or whose kill is refused, is reaped when
+// it ends; processes the commands started are not killed, and reaping waits
+// for one that holds a pipe that os/exec copies from (WaitDelay bounds that).
 func (p *Pipeline) Start() error {
 	if p == nil || len(p.cmds) == 0 {
 		return misuse("Start of a Pipeline not made by NewPipeline")
@@ -161,6 +166,9 @@ func (p *Pipeline) Start() error {
 			return p.startErr
 		}
 	}
+	for _, c := range p.cmds {
+		c.closeChildEnds()
+	}
 	p.state = started
 	return nil
 }
@@ -169,38 +177,30 @@ func (p *Pipeline) Start() error {
 // gaps with it.
 var abortPause = func() {}
 
-// abort undoes a Start that failed at command i, whose ends are still open
-// (start with keep): the commands before it are killed and reaped, command
-// i's ends are closed, and those after it, never to be started, lose their
-// ends.
+// abort undoes a Start that failed at command i: the commands before it are
+// killed, the child ends that Start kept open (start with keep) are closed,
+// the commands killed are reaped, and those after i, never to be started,
+// lose their ends.
 func (p *Pipeline) abort(i int) {
-	// Each is to die of the kill, not of what a neighbour's death does to
-	// its pipes: a command whose upstream neighbour had died could read end
-	// of file and exit 0 before its own kill came (a cat did, under the
-	// race detector on a loaded machine), and one whose reader had gone
-	// could die of SIGPIPE. So command i's ends stay open until the kills
-	// are sent (the command before it may be writing to it), every command
-	// is stopped first (SIGSTOP, on Unix: a stopped process runs none of
-	// its code), and the kills go downstream first: SIGKILL takes every
-	// thread of a process at once, where a stop waits for the thread it
-	// lands on, which a multi-threaded command may have asleep in vfork
-	// while another thread reads. Once all are killed, each is sent SIGCONT,
-	// which ends the stop of any whose kill failed (a security policy may
-	// allow one and refuse the other), so that none waits stopped for ever.
+	// Each is to die of its kill, not of what a neighbour's death does to
+	// its pipes: killed in turn while the pipes between them were only
+	// theirs, a command whose upstream neighbour had died could read end of
+	// file and exit 0 before its own kill came (a cat did, under the race
+	// detector on a loaded machine), and one whose reader had gone could
+	// die of SIGPIPE. So this process holds both ends of every pipe between
+	// them until every kill is sent: once kill(2) of SIGKILL returns, the
+	// process exits with SIGKILL whatever its threads do (Linux marks the
+	// whole thread group for exit with that code at once).
 	abortPause()
 	started := p.cmds[:i]
 	for _, c := range started {
-		stopProcess(c.Process)
-	}
-	for j := len(started) - 1; j >= 0; j-- {
 		// An error (the process has exited, or may not be killed) is
 		// for Wait to meet.
-		_ = started[j].Process.Kill()
+		_ = c.Process.Kill()
 		abortPause()
 	}
-	p.cmds[i].closeChildEnds()
-	for _, c := range started {
-		resumeProcess(c.Process)
+	for _, c := range p.cmds[:i+1] {
+		c.closeChildEnds()
 	}
 	for _, c := range started {
 		_ = c.Wait() // the kill's error

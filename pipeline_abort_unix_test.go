@@ -11,17 +11,18 @@ import (
 )
 
 // TestPipelineAbortKillsEach widens the gaps of a failed Start's abort to
-// 100 ms each (abortPause: before the first stop, and after each kill) and
-// checks that every command started dies of its kill, SIGKILL:
+// 100 ms each (abortPause: as abort begins, and after each kill) and checks
+// that every command started dies of its kill, SIGKILL, which it does only
+// while this process holds the pipes between them until every kill is sent:
 //   - cat | cat | (a missing program): killed one at a time, the second
 //     cat read end of file once the first was gone and exited 0 (the race
 //     detector's slowness on a loaded machine made the gap wide enough
 //     once in ten runs of TestPipelineStartFailure);
 //   - cat | yes | (a missing program): once the failed command's ends were
 //     closed, yes, writing to the last read end of its pipe, died of
-//     SIGPIPE before it was stopped;
-//   - yes | cat | (a missing program): with the kills downstream first and
-//     no stop, yes died of SIGPIPE once cat was gone.
+//     SIGPIPE before its kill;
+//   - yes | cat | (a missing program): killed downstream first, yes died
+//     of SIGPIPE once cat was gone.
 func TestPipelineAbortKillsEach(t *testing.T) {
 	for _, name := range []string{"cat", "yes"} {
 		if _, err := exec.LookPath(name); err != nil {
