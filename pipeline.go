@@ -133,22 +133,25 @@ func (p *Pipeline) usable(what string) error {
 
 // Start starts every command in order, with [Cmd.Start], keeping this
 // process's copies of the commands' pipe ends open until every command has
-// started. If one cannot start, Start kills (SIGKILL, or TerminateProcess
-// on Windows) the ones it has started, and only then closes those copies,
-// so that each dies of its kill and none of end of file or a broken pipe
-// from a neighbour killed before it; it reaps them, closes this process's
-// copies of every pipe end the commands not started would have had, and
-// returns an error naming the command by position and program and wrapping
-// its error:
+// started. If one cannot start, Start kills (SIGKILL; TerminateProcess on
+// Windows; the note "kill" on Plan 9) the ones it has started, and only
+// then closes those copies, so that none sees end of file or a broken pipe
+// from a neighbour killed before it. On Linux each then dies of its kill
+// unless it was exiting already; elsewhere a multi-threaded command, or on
+// Plan 9 one that catches the note, may exit otherwise. Start reaps them,
+// closes this process's copies of every pipe end the commands not started
+// would have had, and returns an error naming the command by position and
+// program and wrapping its error:
 //
 //	pipe: command 2 of 3 (gunzipp): exec: "gunzipp": executable file not found in $PATH
 //
 // (errors.Is(err, exec.ErrNotFound) holds). The ends the caller holds stay
 // open, with no command at their other side: reads see end of file and
 // writes fail with EPIPE. A later Wait returns the same error at once. A
-// command that had exited already, or whose kill is refused, is reaped when
-// it ends; processes the commands started are not killed, and reaping waits
-// for one that holds a pipe that os/exec copies from (WaitDelay bounds that).
+// command whose kill is refused is reaped when it ends, and Start returns
+// only then; processes the commands started are not killed, and reaping
+// waits for one that holds a pipe that os/exec copies from (WaitDelay
+// bounds that).
 func (p *Pipeline) Start() error {
 	if p == nil || len(p.cmds) == 0 {
 		return misuse("Start of a Pipeline not made by NewPipeline")
@@ -188,9 +191,11 @@ func (p *Pipeline) abort(i int) {
 	// file and exit 0 before its own kill came (a cat did, under the race
 	// detector on a loaded machine), and one whose reader had gone could
 	// die of SIGPIPE. So this process holds both ends of every pipe between
-	// them until every kill is sent: once kill(2) of SIGKILL returns, the
-	// process exits with SIGKILL whatever its threads do (Linux marks the
-	// whole thread group for exit with that code at once).
+	// them until every kill is sent. On Linux, once the kill (kill(2) or
+	// pidfd_send_signal) returns, the process exits with SIGKILL whatever
+	// its threads do, unless it was exiting already (exit_group, another
+	// fatal signal): the kernel marks the whole thread group for exit with
+	// that code at once. Elsewhere a kill may take one thread first.
 	abortPause()
 	started := p.cmds[:i]
 	for _, c := range started {

@@ -21,8 +21,9 @@ import (
 //   - cat | yes | (a missing program): once the failed command's ends were
 //     closed, yes, writing to the last read end of its pipe, died of
 //     SIGPIPE before its kill;
-//   - yes | cat | (a missing program): killed downstream first, yes died
-//     of SIGPIPE once cat was gone.
+//   - yes | cat | (a missing program): killed downstream first (as one
+//     version of the fix did, with the ends closed), yes died of SIGPIPE
+//     once cat was gone.
 func TestPipelineAbortKillsEach(t *testing.T) {
 	for _, name := range []string{"cat", "yes"} {
 		if _, err := exec.LookPath(name); err != nil {
